@@ -1,0 +1,55 @@
+"""HTTP API (payload 2.0) entry point: mint a signed Stream token for one video.
+
+POST /accounts/{account_id}/stream/{identifier}/token   Cloudflare's own path, body and envelope
+POST /videos/{identifier}/token                         the same, for the configured account
+
+Thin on purpose: it adapts the API Gateway event to `stream_tokens` and back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stream_tokens import http_answers, runtime
+from stream_tokens.observability import logger, metrics
+from stream_tokens.validation import check_identifier, decode_body
+
+app = APIGatewayHttpResolver()
+
+
+@app.post("/accounts/<account_id>/stream/<identifier>/token")
+def mint_in_account(account_id: str, identifier: str) -> Response[str]:
+    return _mint(identifier, check_identifier("account_id", account_id))
+
+
+@app.post("/videos/<identifier>/token")
+def mint(identifier: str) -> Response[str]:
+    return _mint(identifier, None)
+
+
+def _mint(identifier: str, account_id: str | None) -> Response[str]:
+    event = app.current_event
+    service = runtime.token_service()
+    request = service.validate(identifier, decode_body(event.body, base64_encoded=event.is_base64_encoded))
+    token = service.mint(request, account_id=account_id, deadline=runtime.deadline(app.lambda_context))
+    return http_answers.ok(token.to_json())
+
+
+@app.exception_handler(Exception)
+def failed(exc: Exception) -> Response[str]:
+    return http_answers.error(exc)
+
+
+@app.not_found
+def no_route(_: Exception) -> Response[str]:
+    return http_answers.not_found(app.current_event.http_method, app.current_event.path)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,186 @@
+"""Cloudflare's Stream API over HTTPS (the only module that talks to Cloudflare).
+
+One `requests.Session` per container keeps the TLS connection alive between invocations. Retries
+are urllib3's `Retry` (408, 409, 429, 5xx and connection errors, exponential backoff, `Retry-After`
+honoured), bounded by a deadline: no retry starts, and no `Retry-After` is waited for, when it
+could not finish before the Lambda's remaining time runs out. A `Retry-After` longer than that
+(Cloudflare blocks for 5 minutes) is answered at once as a 429.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
+
+from .errors import (
+    ErrorDetail,
+    RateLimited,
+    UpstreamAuthRejected,
+    UpstreamRejectedRequest,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    VideoNotFound,
+)
+
+RETRY_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
+_MAX_UPSTREAM_MESSAGE = 500
+
+
+@dataclass(frozen=True)
+class _Budget:
+    deadline: float  # time.monotonic() by which the whole call must be over
+    attempt: float  # the longest one attempt can take (connect + read timeouts)
+
+
+_budget: ContextVar[_Budget] = ContextVar("cloudflare_call_budget", default=_Budget(math.inf, 0.0))
+
+
+class DeadlineRetry(Retry):
+    """urllib3's Retry, refusing any retry that could not finish before the call's deadline."""
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        new_retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        wait = new_retry.get_retry_after(response) if response is not None else None
+        wait = new_retry.get_backoff_time() if wait is None else wait
+        budget = _budget.get()
+        if time.monotonic() + wait + budget.attempt > budget.deadline:
+            raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
+        return new_retry
+
+
+@contextmanager
+def _within(budget: _Budget) -> Iterator[None]:
+    token = _budget.set(budget)
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+class CloudflareStreamApi:
+    """`POST /accounts/{account_id}/stream/{identifier}/token`, with Cloudflare's answers as types."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        max_retries: int,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        retry = DeadlineRetry(
+            total=max_retries,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=None,  # minting twice is harmless: POST is retried like GET
+            backoff_factor=0.5,
+            backoff_max=8,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        self.session = requests.Session()
+        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.session.headers["User-Agent"] = "stream-signed-urls/1 (+aws-lambda)"
+
+    def create_token(
+        self, account_id: str, video_id: str, body: dict[str, Any], auth: dict[str, str], deadline: float
+    ) -> str:
+        """Ask Cloudflare to sign a token; `account_id` and `video_id` must already be validated."""
+        url = f"{self.base_url}/accounts/{account_id}/stream/{video_id}/token"
+        left = deadline - time.monotonic()
+        if left <= 0.1:
+            raise UpstreamTimeout("no time left to call Cloudflare")
+        timeout = (min(self.connect_timeout, left), min(self.read_timeout, left))
+        try:
+            with _within(_Budget(deadline, timeout[0] + timeout[1])):
+                response = self.session.post(url, json=body, headers=auth, timeout=timeout)
+        except requests.RequestException as exc:
+            if _is_timeout(exc):
+                raise UpstreamTimeout("Cloudflare did not answer in time") from None
+            raise UpstreamUnavailable("could not reach Cloudflare") from None
+        return _token_from(response)
+
+
+def _token_from(response: requests.Response) -> str:
+    status = response.status_code
+    payload = _json(response)
+    if 200 <= status < 300:
+        result = payload.get("result") if isinstance(payload, dict) else None
+        token = result.get("token") if isinstance(result, dict) else None
+        if payload.get("success") is not True or not isinstance(token, str) or not token:
+            raise UpstreamUnavailable("Cloudflare answered without a token")
+        return token
+    errors = _errors(payload)
+    if status in (401, 403):
+        raise UpstreamAuthRejected(status)
+    if status == 404:
+        raise VideoNotFound("Cloudflare has no such video in this account", errors)
+    if status == 429:
+        raise RateLimited(
+            "Cloudflare's API rate limit was reached; try again later",
+            errors,
+            retry_after=_retry_after(response),
+        )
+    if status == 408:
+        raise UpstreamTimeout("Cloudflare timed out")
+    if 400 <= status < 500:
+        raise UpstreamRejectedRequest("Cloudflare refused the request", errors)
+    raise UpstreamUnavailable(f"Cloudflare failed with HTTP {status}")
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return {}
+
+
+def _errors(payload: Any) -> list[ErrorDetail] | None:
+    """Cloudflare's own `errors`, passed through: code and message only."""
+    items = payload.get("errors") if isinstance(payload, dict) else None
+    details = [
+        ErrorDetail(item["code"], item["message"][:_MAX_UPSTREAM_MESSAGE])
+        for item in items or ()
+        if isinstance(item, dict) and isinstance(item.get("code"), int) and isinstance(item.get("message"), str)
+    ]
+    return details or None
+
+
+def _retry_after(response: requests.Response) -> int | None:
+    """Cloudflare's Retry-After (seconds or an HTTP date) as whole seconds, if it sent one."""
+    raw = response.headers.get("Retry-After")
+    try:
+        return None if raw is None else max(0, math.ceil(Retry().parse_retry_after(raw)))
+    except InvalidHeader:
+        return None
+
+
+def _is_timeout(exc: requests.RequestException) -> bool:
+    if isinstance(exc, requests.Timeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc.args[0] if exc.args else None, MaxRetryError) and isinstance(reason, ReadTimeoutError)

@@ -1,0 +1,67 @@
+"""The function's configuration: read from the environment once, into one typed object.
+
+The template sets every variable; the defaults here are the ones `make run` uses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import ConfigurationError
+from .model import MAX_LIFETIME
+
+DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_id: str
+    """ARN (or name) of the Secrets Manager secret holding the Cloudflare credentials."""
+    customer_code: str
+    """The CODE of the account's customer-CODE.cloudflarestream.com playback subdomain."""
+    max_token_lifetime: int = MAX_LIFETIME
+    """Ceiling on exp - now, in seconds; at most Cloudflare's 24 h."""
+    secret_max_age: int = 300
+    """Seconds a read secret is reused before Secrets Manager is asked again."""
+    cloudflare_base_url: str = DEFAULT_BASE_URL
+    connect_timeout: float = 3.05
+    read_timeout: float = 5.0
+    max_retries: int = 2
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        def number(name: str, default: float, low: float, high: float) -> float:
+            raw = env.get(name, "")
+            try:
+                value = float(raw) if raw else default
+            except ValueError:
+                raise ConfigurationError(f"environment variable {name} is not a number") from None
+            if not low <= value <= high:
+                raise ConfigurationError(f"environment variable {name} must be between {low} and {high}")
+            return value
+
+        secret_id = env.get("CLOUDFLARE_SECRET_ARN", "")
+        if not secret_id:
+            raise ConfigurationError("environment variable CLOUDFLARE_SECRET_ARN is not set")
+        customer_code = env.get("STREAM_CUSTOMER_CODE", "")
+        if not re.fullmatch(r"[a-z0-9]{1,63}", customer_code):
+            raise ConfigurationError(
+                "environment variable STREAM_CUSTOMER_CODE must be the lowercase CODE of "
+                "customer-CODE.cloudflarestream.com"
+            )
+        base_url = env.get("CLOUDFLARE_BASE_URL", "") or DEFAULT_BASE_URL
+        if not re.match(r"https?://", base_url):
+            raise ConfigurationError("environment variable CLOUDFLARE_BASE_URL must be an http(s) URL")
+        return cls(
+            secret_id=secret_id,
+            customer_code=customer_code,
+            max_token_lifetime=int(number("MAX_TOKEN_LIFETIME_SECONDS", MAX_LIFETIME, 60, MAX_LIFETIME)),
+            secret_max_age=int(number("SECRET_MAX_AGE_SECONDS", 300, 0, 86400)),
+            cloudflare_base_url=base_url.rstrip("/"),
+            connect_timeout=number("UPSTREAM_CONNECT_TIMEOUT_SECONDS", 3.05, 0.1, 30),
+            read_timeout=number("UPSTREAM_READ_TIMEOUT_SECONDS", 5.0, 0.1, 30),
+            max_retries=int(number("UPSTREAM_MAX_RETRIES", 2, 0, 10)),
+        )

@@ -1,0 +1,96 @@
+"""Cloudflare credentials from AWS Secrets Manager (the only module that reads the secret).
+
+The secret is a JSON object:
+    {"account_id": "<32 hex>", "api_token": "<Cloudflare API token>"}
+or, with Cloudflare's legacy global key,
+    {"account_id": "<32 hex>", "api_email": "<login email>", "api_key": "<global API key>"}
+
+It is read through Powertools parameters, which caches it for `max_age` seconds; `get(refresh=True)`
+re-reads it at once (after Cloudflare refused a rotated token).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import (
+    GetParameterError,
+    TransformParameterError,
+)
+
+from .errors import ConfigurationError
+
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+
+
+@dataclass(frozen=True)
+class CloudflareCredentials:
+    account_id: str
+    api_token: str | None = field(default=None, repr=False)
+    api_email: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
+
+    def auth_headers(self) -> dict[str, str]:
+        if self.api_token:
+            return {"Authorization": f"Bearer {self.api_token}"}
+        assert self.api_email and self.api_key
+        return {"X-Auth-Email": self.api_email, "X-Auth-Key": self.api_key}
+
+    @classmethod
+    def from_secret(cls, secret: Any) -> CloudflareCredentials:
+        """Parse the secret's JSON; the errors name the field, never its value."""
+        if not isinstance(secret, dict):
+            raise ConfigurationError("the Cloudflare secret is not a JSON object")
+
+        def text(name: str) -> str | None:
+            value = secret.get(name)
+            if value is None or value == "":
+                return None
+            if not isinstance(value, str):
+                raise ConfigurationError(f"the Cloudflare secret's {name} is not a string")
+            return value.strip()
+
+        account_id = text("account_id")
+        if account_id is None:
+            raise ConfigurationError("the Cloudflare secret has no account_id")
+        if not _HEX32.fullmatch(account_id):
+            raise ConfigurationError("the Cloudflare secret's account_id is not 32 hexadecimal characters")
+        api_token, api_email, api_key = text("api_token"), text("api_email"), text("api_key")
+        if not api_token and not (api_email and api_key):
+            raise ConfigurationError("the Cloudflare secret has neither api_token nor api_email + api_key")
+        return cls(account_id.lower(), api_token, api_email, api_key)
+
+
+class SecretsManagerCredentials:
+    """Reads and caches the credentials secret; one per container."""
+
+    def __init__(self, secret_id: str, max_age: int, provider: SecretsProvider | None = None) -> None:
+        self._secret_id = secret_id
+        self._max_age = max_age
+        self._provider = provider
+
+    def get(self, *, refresh: bool = False) -> CloudflareCredentials:
+        if self._provider is None:
+            self._provider = SecretsProvider()
+        try:
+            secret = self._provider.get(
+                self._secret_id, max_age=self._max_age, transform="json", force_fetch=refresh
+            )
+        except TransformParameterError:
+            raise ConfigurationError("the Cloudflare secret is not valid JSON") from None
+        except GetParameterError as exc:
+            raise ConfigurationError(f"cannot read the Cloudflare secret: {_aws_reason(exc)}") from None
+        return CloudflareCredentials.from_secret(secret)
+
+
+def _aws_reason(exc: GetParameterError) -> str:
+    """The AWS error code and message (never a value): e.g. ResourceNotFoundException."""
+    cause = exc.__cause__ or exc.__context__
+    response = getattr(cause, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip()
+    return str(exc)

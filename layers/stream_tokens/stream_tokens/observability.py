@@ -1,0 +1,31 @@
+"""Logging and metrics: the one place that owns them.
+
+Powertools Logger writes structured JSON (the API Gateway request id is the correlation id) and
+Metrics writes CloudWatch embedded metrics. Nothing here is ever given a secret, a private key or
+a token: log calls pass ids, kinds, codes and timings only.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+SERVICE = "stream-signed-urls"
+NAMESPACE = "StreamSignedUrls"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def token_issued(issuer: str, upstream_ms: float | None) -> None:
+    metrics.add_dimension(name="Issuer", value=issuer)
+    metrics.add_metric(name="TokensIssued", unit=MetricUnit.Count, value=1)
+    if upstream_ms is not None:
+        metrics.add_metric(name="UpstreamLatency", unit=MetricUnit.Milliseconds, value=upstream_ms)
+
+
+def error(kind: str) -> None:
+    with single_metric(
+        name="Errors", unit=MetricUnit.Count, value=1, namespace=NAMESPACE, default_dimensions={"service": SERVICE}
+    ) as metric:
+        metric.add_dimension(name="ErrorKind", value=kind)

@@ -1,0 +1,42 @@
+"""The container's objects, built once on first use and reused by every invocation."""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from typing import Protocol
+
+from .cloudflare_api import CloudflareStreamApi
+from .config import Settings
+from .credentials import SecretsManagerCredentials
+from .issuers import CloudflareApiIssuer
+from .service import TokenService
+
+DEADLINE_MARGIN_MS = 250  # time kept back to answer after the last upstream attempt
+
+
+class LambdaContextLike(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+@cache
+def token_service() -> TokenService:
+    settings = Settings.from_env()
+    api = CloudflareStreamApi(
+        settings.cloudflare_base_url,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        max_retries=settings.max_retries,
+    )
+    credentials = SecretsManagerCredentials(settings.secret_id, settings.secret_max_age)
+    return TokenService(settings, credentials, CloudflareApiIssuer(api))
+
+
+def deadline(context: LambdaContextLike) -> float:
+    """The time.monotonic() by which upstream work must be over for this invocation."""
+    return time.monotonic() + (context.get_remaining_time_in_millis() - DEADLINE_MARGIN_MS) / 1000
+
+
+def reset() -> None:
+    """Forget the container's objects (tests: a fresh container)."""
+    token_service.cache_clear()

@@ -1,0 +1,78 @@
+"""Minting: validate, load credentials, have the issuer sign, return the token with its URLs.
+
+Knows nothing of API Gateway or Lambda: entry points hand it a video id, the request fields, the
+account the caller named (if any) and a deadline, and get a `SignedToken` or a `StreamTokenError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from . import observability
+from .config import Settings
+from .credentials import CloudflareCredentials
+from .errors import AccountMismatch, ErrorDetail, UpstreamAuthRejected, UpstreamCredentialsRejected
+from .issuers import TokenIssuer
+from .model import SignedToken, TokenRequest
+from .urls import signed_urls
+from .validation import check_identifier, token_request
+
+
+class CredentialsSource(Protocol):
+    def get(self, *, refresh: bool = False) -> CloudflareCredentials: ...
+
+
+class TokenService:
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: CredentialsSource,
+        issuer: TokenIssuer,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self.issuer = issuer
+        self.clock = clock
+
+    def validate(self, video_id: object, fields: Mapping[str, Any]) -> TokenRequest:
+        """Check a request without any I/O; raises InvalidRequest naming every bad field."""
+        return token_request(
+            check_identifier("identifier", video_id),
+            fields,
+            now=int(self.clock()),
+            max_lifetime=self.settings.max_token_lifetime,
+        )
+
+    def mint(self, request: TokenRequest, *, deadline: float, account_id: str | None = None) -> SignedToken:
+        """Sign `request`. `account_id`, when the caller named one, must be the configured account."""
+        credentials = self.credentials.get()
+        if account_id is not None and account_id.lower() != credentials.account_id:
+            message = "account_id is not the account this service mints for"
+            raise AccountMismatch(message, [ErrorDetail(AccountMismatch.code, message, "/account_id")])
+        started = time.perf_counter()
+        try:
+            token = self.issuer.issue(request, credentials, deadline)
+        except UpstreamAuthRejected:
+            observability.logger.warning("Cloudflare refused the credentials; re-reading the secret once")
+            try:
+                token = self.issuer.issue(request, self.credentials.get(refresh=True), deadline)
+            except UpstreamAuthRejected as again:
+                raise UpstreamCredentialsRejected(
+                    f"upstream credentials rejected: Cloudflare answered HTTP {again.args[0]} with the stored "
+                    "credentials"
+                ) from None
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        observability.token_issued(self.issuer.name, elapsed_ms if self.issuer.remote else None)
+        observability.logger.info(
+            "token issued",
+            extra={"video_id": request.video_id, "issuer": self.issuer.name, "expires_at": request.exp},
+        )
+        return SignedToken(
+            token=token,
+            video_id=request.video_id,
+            expires_at=request.exp,
+            urls=signed_urls(token, self.settings.customer_code, request.downloadable),
+        )

@@ -1,0 +1,276 @@
+"""Turn what a caller sent into a `TokenRequest`, or say precisely what is wrong with it.
+
+The JSON schema (`token_request.schema.json`, the one source of the request's shape) is checked
+with fastjsonschema; the checks a schema cannot express (time windows, IP syntax, key material)
+follow in code. fastjsonschema stops at the first error, so when a body fails, each top-level
+field and each access rule is checked on its own to list every broken field together.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import fastjsonschema
+
+from .errors import (
+    BODY_NOT_JSON,
+    BODY_NOT_OBJECT,
+    INVALID_IDENTIFIER,
+    INVALID_VALUE,
+    UNKNOWN_FIELD,
+    ErrorDetail,
+    InvalidRequest,
+    PayloadTooLarge,
+)
+from .model import DEFAULT_LIFETIME, DEFAULT_NBF_LEAD, AccessRule, SigningKey, TokenRequest
+
+MAX_BODY_BYTES = 16 * 1024
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+_PEM_RSA = re.compile(
+    r"-----BEGIN RSA PRIVATE KEY-----\s+([A-Za-z0-9+/=\s]+?)\s*-----END RSA PRIVATE KEY-----\s*"
+)
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "boolean": "a boolean (true or false)",
+    "string": "a string",
+    "array": "an array",
+    "object": "an object",
+}
+
+Validator = Callable[[Any], Any]
+
+
+def load_schema() -> dict[str, Any]:
+    text = resources.files(__package__).joinpath("token_request.schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def check_identifier(name: str, value: object) -> str:
+    """A video or account id: exactly 32 hex characters, checked before it goes near a URL."""
+    if not isinstance(value, str) or not _HEX32.fullmatch(value):
+        raise InvalidRequest(
+            [ErrorDetail(INVALID_IDENTIFIER, f"{name} must be 32 hexadecimal characters", f"/{name}")]
+        )
+    return value.lower()
+
+
+def decode_body(raw: str | None, *, base64_encoded: bool = False) -> dict[str, Any]:
+    """The JSON object a caller sent over HTTP; no body (or only whitespace) means `{}`."""
+    data = (raw or "").encode()
+    if base64_encoded:
+        try:
+            data = base64.b64decode(data, validate=True)
+        except binascii.Error:
+            raise InvalidRequest([ErrorDetail(BODY_NOT_JSON, "the body is not valid base64", "")]) from None
+    if len(data) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body is {len(data)} bytes; at most {MAX_BODY_BYTES} are accepted")
+    if not data.strip():
+        return {}
+    try:
+        fields = json.loads(data, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, huge ints
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise InvalidRequest([ErrorDetail(BODY_NOT_JSON, f"the body is not valid JSON: {reason}", "")])
+    if not isinstance(fields, dict):
+        raise InvalidRequest(
+            [ErrorDetail(BODY_NOT_OBJECT, "the body must be a JSON object, e.g. {\"exp\": 1700000000}", "")]
+        )
+    return fields
+
+
+def token_request(video_id: str, fields: Mapping[str, Any], *, now: int, max_lifetime: int) -> TokenRequest:
+    """Validate `fields` (a token request body) for `video_id`, resolving Cloudflare's defaults.
+
+    Raises InvalidRequest listing every broken field: the schema's findings first, then the
+    checks a schema cannot express, for the fields the schema had no complaint about.
+    """
+    problems = _schema().errors(fields)
+    broken = {d.pointer for d in problems}
+
+    def sound(pointer: str) -> bool:
+        return not any(b == pointer or (b or "").startswith(pointer + "/") for b in broken)
+
+    exp = int(fields["exp"]) if "exp" in fields and sound("/exp") else now + DEFAULT_LIFETIME
+    nbf = int(fields["nbf"]) if "nbf" in fields and sound("/nbf") else now - DEFAULT_NBF_LEAD
+    if "exp" in fields and sound("/exp"):
+        if exp <= now:
+            problems.append(ErrorDetail(INVALID_VALUE, "exp must be in the future", "/exp"))
+        elif exp > now + max_lifetime:
+            problems.append(
+                ErrorDetail(INVALID_VALUE, f"exp must be at most {max_lifetime} seconds from now", "/exp")
+            )
+    if "nbf" in fields and sound("/nbf") and nbf >= exp:
+        problems.append(ErrorDetail(INVALID_VALUE, "nbf must be before exp", "/nbf"))
+    if sound("/accessRules"):
+        for i, rule in enumerate(fields.get("accessRules", ())):
+            for j, address in enumerate(rule.get("ip", ())):
+                if not _is_ip_or_cidr(address):
+                    problems.append(
+                        ErrorDetail(
+                            INVALID_VALUE,
+                            f"accessRules[{i}].ip[{j}] must be an IPv4 or IPv6 address or CIDR",
+                            f"/accessRules/{i}/ip/{j}",
+                        )
+                    )
+    if "pem" in fields and sound("/pem") and not _is_base64_pem_rsa_key(fields["pem"]):
+        problems.append(
+            ErrorDetail(
+                INVALID_VALUE,
+                "pem must be the base64 of a PEM RSA private key (-----BEGIN RSA PRIVATE KEY-----), "
+                "as Cloudflare's POST /stream/keys returns it",
+                "/pem",
+            )
+        )
+    if problems:
+        raise InvalidRequest(problems)
+    return TokenRequest(
+        video_id=video_id,
+        exp=exp,
+        nbf=nbf,
+        downloadable=fields.get("downloadable", False),
+        access_rules=tuple(
+            AccessRule(r["type"], r["action"], tuple(r.get("ip", ())), tuple(r.get("country", ())))
+            for r in fields.get("accessRules", ())
+        ),
+        signing_key=SigningKey(fields["id"].lower(), fields["pem"]) if "id" in fields else None,
+    )
+
+
+def _is_ip_or_cidr(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_base64_pem_rsa_key(value: str) -> bool:
+    try:
+        text = base64.b64decode(value, validate=True).decode("ascii")
+        match = _PEM_RSA.fullmatch(text)
+        der = base64.b64decode("".join(match.group(1).split()), validate=True) if match else b""
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return der[:1] == b"\x30"  # a DER SEQUENCE, as every PKCS#1 key is
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class _Schema:
+    """The compiled token-request schema, with per-field validators for listing every error."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.whole: Validator = fastjsonschema.compile(schema)
+        definitions = schema.get("definitions", {})
+        self.properties: dict[str, dict[str, Any]] = schema["properties"]
+        self.fields: dict[str, Validator] = {}
+        self.items: dict[str, Validator] = {}
+        for name, sub in self.properties.items():
+            self.fields[name] = fastjsonschema.compile(
+                {k: v for k, v in sub.items() if k != "items"} | {"definitions": definitions}
+            )
+            if "items" in sub:
+                self.items[name] = fastjsonschema.compile(sub["items"] | {"definitions": definitions})
+        self.dependencies: dict[str, list[str]] = schema.get("dependencies", {})
+
+    def errors(self, fields: Mapping[str, Any]) -> list[ErrorDetail]:
+        """Every schema error in `fields`, at most one per field and per array item."""
+        try:
+            self.whole(fields)
+            return []
+        except fastjsonschema.JsonSchemaValueException:
+            pass
+        found: list[ErrorDetail] = []
+        for name, value in fields.items():
+            if name not in self.properties:
+                shown = name if len(name) <= 64 else name[:61] + "..."
+                found.append(ErrorDetail(UNKNOWN_FIELD, f"unknown field {shown!r}", _pointer([name])))
+                continue
+            if not _collect(self.fields[name], value, [name], found) and name in self.items:
+                for i, item in enumerate(value):
+                    _collect(self.items[name], item, [name, str(i)], found)
+        for name, needed in self.dependencies.items():
+            for missing in (n for n in needed if name in fields and n not in fields):
+                found.append(
+                    ErrorDetail(INVALID_VALUE, f"{missing} is required when {name} is given", _pointer([missing]))
+                )
+        return found
+
+
+def _collect(validate: Validator, value: Any, at: list[str], found: list[ErrorDetail]) -> bool:
+    """Run one validator; on failure append its error (rooted at `at`) and return True."""
+    try:
+        validate(value)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        found.extend(_details(exc, at))
+        return True
+    return False
+
+
+def _details(exc: fastjsonschema.JsonSchemaValueException, at: list[str]) -> list[ErrorDetail]:
+    path = at + [str(p) for p in exc.path[1:]]
+    definition = exc.definition if isinstance(exc.definition, dict) else {}
+    if exc.rule == "required":
+        present = exc.value if isinstance(exc.value, dict) else {}
+        return [
+            ErrorDetail(INVALID_VALUE, f"{_dotted(path + [name])} is required", _pointer(path + [name]))
+            for name in definition["required"]
+            if name not in present
+        ]
+    if exc.rule == "additionalProperties":
+        extra = sorted(set(exc.value) - set(definition.get("properties", {})))
+        return [
+            ErrorDetail(UNKNOWN_FIELD, f"unknown field {_dotted(path + [name])!r}", _pointer(path + [name]))
+            for name in extra
+        ]
+    return [ErrorDetail(INVALID_VALUE, f"{_dotted(path)} {_reason(exc.rule, definition)}", _pointer(path))]
+
+
+def _reason(rule: str | None, definition: dict[str, Any]) -> str:
+    if rule == "type":
+        return f"must be {_TYPE_NAMES.get(definition['type'], definition['type'])}"
+    if rule == "enum":
+        allowed = definition["enum"]
+        if len(allowed) <= 5:
+            return "must be one of " + ", ".join(repr(a) for a in allowed)
+        return f"is not an allowed value ({definition.get('description', 'see the schema')})"
+    if rule == "maxItems":
+        return f"must have at most {definition['maxItems']} items"
+    if rule == "minItems":
+        return "must not be empty" if definition["minItems"] == 1 else f"needs {definition['minItems']} items"
+    if rule == "maxLength":
+        return f"must be at most {definition['maxLength']} characters"
+    if rule == "minLength":
+        return "must not be empty"
+    if rule == "pattern":
+        return "must be 32 hexadecimal characters"
+    if rule is None:  # a `false` schema: the field may not appear in this context
+        return "is not allowed with this rule type"
+    return f"is invalid ({rule})"
+
+
+def _dotted(path: list[str]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out
+
+
+def _pointer(path: list[str]) -> str:
+    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in path)
+
+
+@cache
+def _schema() -> _Schema:
+    return _Schema(load_schema())
