@@ -13,7 +13,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from stream_tokens import http_answers, runtime
 from stream_tokens.observability import logger, metrics
 from stream_tokens.validation import check_identifier, decode_body
@@ -34,7 +33,7 @@ def mint(identifier: str) -> Response[str]:
 def _mint(identifier: str, account_id: str | None) -> Response[str]:
     event = app.current_event
     service = runtime.token_service()
-    request = service.validate(identifier, decode_body(event.body, base64_encoded=event.is_base64_encoded))
+    request = service.validate(identifier, decode_body(event.body, base64_encoded=bool(event.is_base64_encoded)))
     token = service.mint(request, account_id=account_id, deadline=runtime.deadline(app.lambda_context))
     return http_answers.ok(token.to_json())
 

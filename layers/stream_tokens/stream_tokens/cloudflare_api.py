@@ -45,7 +45,8 @@ class _Budget:
     attempt: float  # the longest one attempt can take (connect + read timeouts)
 
 
-_budget: ContextVar[_Budget] = ContextVar("cloudflare_call_budget", default=_Budget(math.inf, 0.0))
+_UNBOUNDED = _Budget(math.inf, 0.0)
+_budget: ContextVar[_Budget | None] = ContextVar("cloudflare_call_budget", default=None)
 
 
 class DeadlineRetry(Retry):
@@ -63,7 +64,7 @@ class DeadlineRetry(Retry):
         new_retry = super().increment(method, url, response, error, _pool, _stacktrace)
         wait = new_retry.get_retry_after(response) if response is not None else None
         wait = new_retry.get_backoff_time() if wait is None else wait
-        budget = _budget.get()
+        budget = _budget.get() or _UNBOUNDED
         if time.monotonic() + wait + budget.attempt > budget.deadline:
             raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
         return new_retry

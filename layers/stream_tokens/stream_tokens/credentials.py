@@ -36,8 +36,7 @@ class CloudflareCredentials:
     def auth_headers(self) -> dict[str, str]:
         if self.api_token:
             return {"Authorization": f"Bearer {self.api_token}"}
-        assert self.api_email and self.api_key
-        return {"X-Auth-Email": self.api_email, "X-Auth-Key": self.api_key}
+        return {"X-Auth-Email": self.api_email or "", "X-Auth-Key": self.api_key or ""}
 
     @classmethod
     def from_secret(cls, secret: Any) -> CloudflareCredentials:
@@ -76,9 +75,7 @@ class SecretsManagerCredentials:
         if self._provider is None:
             self._provider = SecretsProvider()
         try:
-            secret = self._provider.get(
-                self._secret_id, max_age=self._max_age, transform="json", force_fetch=refresh
-            )
+            secret = self._provider.get(self._secret_id, max_age=self._max_age, transform="json", force_fetch=refresh)
         except TransformParameterError:
             raise ConfigurationError("the Cloudflare secret is not valid JSON") from None
         except GetParameterError as exc:

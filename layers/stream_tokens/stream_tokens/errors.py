@@ -84,9 +84,7 @@ class RateLimited(StreamTokenError):
 
     status, code = 429, 10005
 
-    def __init__(
-        self, message: str, details: list[ErrorDetail] | None = None, retry_after: int | None = None
-    ) -> None:
+    def __init__(self, message: str, details: list[ErrorDetail] | None = None, retry_after: int | None = None) -> None:
         super().__init__(message, details)
         self.retry_after = retry_after
 

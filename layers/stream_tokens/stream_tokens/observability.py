@@ -8,7 +8,7 @@ a token: log calls pass ids, kinds, codes and timings only.
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
 SERVICE = "stream-signed-urls"
 NAMESPACE = "StreamSignedUrls"
@@ -25,7 +25,5 @@ def token_issued(issuer: str, upstream_ms: float | None) -> None:
 
 
 def error(kind: str) -> None:
-    with single_metric(
-        name="Errors", unit=MetricUnit.Count, value=1, namespace=NAMESPACE, default_dimensions={"service": SERVICE}
-    ) as metric:
-        metric.add_dimension(name="ErrorKind", value=kind)
+    metrics.add_dimension(name="ErrorKind", value=kind)
+    metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)

@@ -34,9 +34,7 @@ from .model import DEFAULT_LIFETIME, DEFAULT_NBF_LEAD, AccessRule, SigningKey, T
 
 MAX_BODY_BYTES = 16 * 1024
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
-_PEM_RSA = re.compile(
-    r"-----BEGIN RSA PRIVATE KEY-----\s+([A-Za-z0-9+/=\s]+?)\s*-----END RSA PRIVATE KEY-----\s*"
-)
+_PEM_RSA = re.compile(r"-----BEGIN RSA PRIVATE KEY-----\s+([A-Za-z0-9+/=\s]+?)\s*-----END RSA PRIVATE KEY-----\s*")
 _TYPE_NAMES = {
     "integer": "an integer",
     "boolean": "a boolean (true or false)",
@@ -57,9 +55,7 @@ def load_schema() -> dict[str, Any]:
 def check_identifier(name: str, value: object) -> str:
     """A video or account id: exactly 32 hex characters, checked before it goes near a URL."""
     if not isinstance(value, str) or not _HEX32.fullmatch(value):
-        raise InvalidRequest(
-            [ErrorDetail(INVALID_IDENTIFIER, f"{name} must be 32 hexadecimal characters", f"/{name}")]
-        )
+        raise InvalidRequest([ErrorDetail(INVALID_IDENTIFIER, f"{name} must be 32 hexadecimal characters", f"/{name}")])
     return value.lower()
 
 
@@ -79,10 +75,10 @@ def decode_body(raw: str | None, *, base64_encoded: bool = False) -> dict[str, A
         fields = json.loads(data, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, huge ints
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        raise InvalidRequest([ErrorDetail(BODY_NOT_JSON, f"the body is not valid JSON: {reason}", "")])
+        raise InvalidRequest([ErrorDetail(BODY_NOT_JSON, f"the body is not valid JSON: {reason}", "")]) from None
     if not isinstance(fields, dict):
         raise InvalidRequest(
-            [ErrorDetail(BODY_NOT_OBJECT, "the body must be a JSON object, e.g. {\"exp\": 1700000000}", "")]
+            [ErrorDetail(BODY_NOT_OBJECT, 'the body must be a JSON object, e.g. {"exp": 1700000000}', "")]
         )
     return fields
 
@@ -105,9 +101,7 @@ def token_request(video_id: str, fields: Mapping[str, Any], *, now: int, max_lif
         if exp <= now:
             problems.append(ErrorDetail(INVALID_VALUE, "exp must be in the future", "/exp"))
         elif exp > now + max_lifetime:
-            problems.append(
-                ErrorDetail(INVALID_VALUE, f"exp must be at most {max_lifetime} seconds from now", "/exp")
-            )
+            problems.append(ErrorDetail(INVALID_VALUE, f"exp must be at most {max_lifetime} seconds from now", "/exp"))
     if "nbf" in fields and sound("/nbf") and nbf >= exp:
         problems.append(ErrorDetail(INVALID_VALUE, "nbf must be before exp", "/nbf"))
     if sound("/accessRules"):

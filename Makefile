@@ -1,0 +1,56 @@
+# The verbs a newcomer types. Everything installs itself into .venv (Python 3.13, as Lambda runs).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON313 ?= $(shell PYENV_VERSION=3.13.0 pyenv which python3 2>/dev/null || command -v python3.13)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# sam build looks for python3.13 on PATH: the virtual environment's comes first.
+export PATH := $(BIN):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: help install run test lint typecheck template build events lock deploy clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/dev.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found: install it (pyenv install 3.13) or set PYTHON313=/path/to/python3.13"; exit 1; }
+	$(PYTHON313) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv with the pinned dependencies
+
+run: install ## the API on http://127.0.0.1:$${PORT:-3000}, no Docker, no AWS
+	$(BIN)/python -m localdev.run
+
+lint: install ## ruff (lint + format) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/stream_tokens/stream_tokens functions localdev
+
+template: install ## sam validate --lint and cfn-lint
+	$(BIN)/sam validate --lint --template template.yaml
+	$(BIN)/cfn-lint template.yaml
+
+build: install ## sam build (the layer for arm64, the function folder)
+	$(BIN)/sam build --template template.yaml
+
+test: install lint template build ## everything CI runs: lint, types, template checks, build, tests
+	$(BIN)/pytest
+
+events: install ## regenerate events/ (API Gateway v2 events for sam local invoke -e)
+	$(BIN)/python -m localdev.make_events
+
+lock: install ## re-pin requirements/dev.txt and the layer's requirements.txt
+	$(BIN)/uv pip compile --quiet --python-version 3.13 requirements/dev.in -o requirements/dev.txt
+	$(BIN)/uv pip compile --quiet --python-version 3.13 --no-header layers/stream_tokens/requirements.in \
+		-c requirements/dev.txt -o layers/stream_tokens/requirements.txt
+
+deploy: build ## sam deploy --guided (needs AWS credentials)
+	$(BIN)/sam deploy --guided
+
+clean: ## remove build output and the virtual environment
+	rm -rf .aws-sam $(VENV) .mypy_cache .ruff_cache

@@ -1,0 +1,309 @@
+"""A stand-in for Cloudflare's Stream API on loopback, faithful to Cloudflare's own schema.
+
+Every request is checked against `cloudflare-openapi-stream-fragment.json` (a verbatim excerpt of
+cloudflare/api-schemas, the same as ../shared/cloudflare/): the path and its parameters, the auth
+headers the operation's security allows, the JSON body against `stream_signed_token_request`.
+It answers as Cloudflare does: the envelope, a real RS256 JWT with `exp`/`nbf` as strings, 401 for
+credentials it does not know, 404 for unknown videos, 400 for bodies the schema refuses, and
+checks its own answers against the response schemas. Anything a well-behaved client would never
+send (unknown body fields, ids that are not 32 hex characters, a wrong account) is also recorded in
+`violations`, which tests assert to be empty.
+
+Tests can script faults (`fail_next`): any status, headers and body, a slow reply, or a connection
+cut in the middle of the body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jsonschema import Draft202012Validator
+
+FRAGMENT = Path(__file__).with_name("cloudflare-openapi-stream-fragment.json")
+BASE_PATH = "/client/v4"
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass
+class Fault:
+    """One scripted answer. `cut_body` sends the headers and half the body, then drops the connection."""
+
+    status: int = 500
+    body: Any = None  # dict/list -> JSON; str/bytes -> sent as is; None -> a Cloudflare error envelope
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    cut_body: bool = False
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+class CloudflareDouble:
+    def __init__(
+        self,
+        account_id: str,
+        *,
+        api_token: str | None = None,
+        api_email: str | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        self.account_id = account_id
+        self.api_token = api_token
+        self.api_email = api_email
+        self.api_key = api_key
+        self.requests: list[Recorded] = []
+        self.violations: list[str] = []
+        self.issued_tokens: list[str] = []
+        self.missing_videos: set[str] = set()
+        self.connections = 0
+        self._faults: deque[Fault] = deque()
+        self._lock = threading.Lock()
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.key_id = secrets.token_hex(16)
+        self.public_key = self._key.public_key()
+        self._fragment = json.loads(FRAGMENT.read_text())
+        self._operations = self._compile_operations()
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> CloudflareDouble:
+        double = self
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+            def process_request(self, request: Any, client_address: Any) -> None:
+                with double._lock:
+                    double.connections += 1
+                super().process_request(request, client_address)
+
+        self._server = Server(("127.0.0.1", 0), _handler_for(self))
+        threading.Thread(target=self._server.serve_forever, name="cloudflare-double", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> CloudflareDouble:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start() the double first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}{BASE_PATH}"
+
+    # -- test controls -------------------------------------------------------------------------
+    def fail_next(self, *faults: Fault) -> None:
+        with self._lock:
+            self._faults.extend(faults)
+
+    def rotate_token(self, new_token: str) -> None:
+        """The account's API token changes: the old one is refused with 401 from now on."""
+        self.api_token = new_token
+
+    @contextmanager
+    def expect_violations(self) -> Iterator[list[str]]:
+        start = len(self.violations)
+        found: list[str] = []
+        yield found
+        found.extend(self.violations[start:])
+        del self.violations[start:]
+
+    def token_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path.endswith("/token")]
+
+    # -- the API -------------------------------------------------------------------------------
+    def _compile_operations(self) -> list[tuple[str, re.Pattern[str], dict[str, Any]]]:
+        operations = []
+        for template, item in self._fragment["paths"].items():
+            pattern = re.escape(BASE_PATH + template)
+            pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]*)", pattern)
+            for method, operation in item.items():
+                operations.append((method.upper(), re.compile(pattern), operation))
+        return operations
+
+    def _validator(self, ref: str) -> Draft202012Validator:
+        return Draft202012Validator({"$ref": ref, "components": self._fragment["components"]})
+
+    def handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+        with self._lock:
+            self.requests.append(Recorded(method, path, headers, body))
+        matched = [(op, m) for meth, rx, op in self._operations if meth == method and (m := rx.fullmatch(path))]
+        if not matched:
+            self._violation(f"{method} {path}: no such operation in Cloudflare's schema")
+            return 404, {}, _failure(7003, "No route for the URI")
+        operation, match = matched[0]
+        params = match.groupdict()
+        for parameter in operation.get("parameters", []):
+            value = params.get(parameter["name"], "")
+            if list(self._validator(parameter["schema"]["$ref"]).iter_errors(value)):
+                self._violation(f"{path}: {parameter['name']} breaks its schema")
+                return 400, {}, _failure(7003, "Could not route to the URI, perhaps your object identifier is invalid?")
+            if not _HEX32.fullmatch(value):
+                self._violation(f"{path}: {parameter['name']} is not 32 lowercase hex characters")
+        if not self._authorized(headers):
+            return 401, {}, _failure(10000, "Authentication error")
+        if params.get("account_id") != self.account_id:
+            self._violation(f"{path}: not the configured account")
+            return 403, {}, _failure(10000, "Authentication error")
+        request_body = operation.get("requestBody", {})
+        if request_body.get("required") and not headers.get("content-type", "").startswith("application/json"):
+            self._violation(f"{path}: body without Content-Type application/json")
+            return 400, {}, _failure(10005, "Invalid content type")
+        schema = request_body.get("content", {}).get("application/json", {}).get("schema")
+        if schema is not None:
+            if not isinstance(body, dict):
+                self._violation(f"{path}: body is not a JSON object")
+                return 400, {}, _failure(10005, "Invalid request body")
+            errors = [e.message for e in self._validator(schema["$ref"]).iter_errors(body)]
+            known = self._fragment["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]["properties"]
+            errors += [f"unknown field {name!r}" for name in body if name not in known]
+            if errors:
+                self._violation(f"{path}: body breaks stream_signed_token_request: {errors}")
+                return 400, {}, _failure(10005, "Invalid request body: " + "; ".join(errors))
+        fault = self._next_fault()
+        if fault is not None:
+            return fault.status, fault.headers, fault
+        video_id = params["identifier"]
+        if video_id in self.missing_videos:
+            return 404, {}, _failure(10003, "Not Found")
+        return 200, {}, self._mint(video_id, body)
+
+    def _mint(self, video_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "sub": video_id,
+            "kid": self.key_id,
+            "exp": str(body.get("exp", now + 3600)),  # Cloudflare sends these as strings
+            "nbf": str(body.get("nbf", now - 3600)),
+        }
+        if body.get("downloadable"):
+            claims["downloadable"] = True
+        if body.get("accessRules"):
+            claims["accessRules"] = body["accessRules"]
+        token = jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.key_id, "typ": None})
+        with self._lock:
+            self.issued_tokens.append(token)
+        return {"success": True, "errors": [], "messages": [], "result": {"token": token}}
+
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        bearer = headers.get("authorization", "")
+        if bearer.startswith("Bearer ") and self.api_token:
+            return secrets.compare_digest(bearer[7:], self.api_token)
+        email, key = headers.get("x-auth-email"), headers.get("x-auth-key")
+        return bool(email and key and self.api_email and self.api_key) and (email, key) == (
+            self.api_email,
+            self.api_key,
+        )
+
+    def _next_fault(self) -> Fault | None:
+        with self._lock:
+            return self._faults.popleft() if self._faults else None
+
+    def _violation(self, text: str) -> None:
+        with self._lock:
+            self.violations.append(text)
+
+    def check_answer(self, status: int, body: Any) -> None:
+        """The double's own answers must match the schema Cloudflare publishes for them."""
+        ref = (
+            "#/components/schemas/stream_signed_token_response"
+            if status == 200
+            else "#/components/schemas/stream_api-response-common-failure"
+        )
+        errors = [e.message for e in self._validator(ref).iter_errors(body)]
+        if errors:
+            self._violation(f"the double's own {status} answer breaks the schema: {errors}")
+
+
+def _failure(code: int, message: str) -> dict[str, Any]:
+    return {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+
+
+def _handler_for(double: CloudflareDouble) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as Cloudflare's edge does
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, extra, answer = double.handle(self.command, self.path, headers, raw)
+            if isinstance(answer, Fault):
+                self._send_fault(answer)
+                return
+            if status < 500:
+                double.check_answer(status, answer)
+            self._send(status, extra, json.dumps(answer).encode())
+
+        def _send_fault(self, fault: Fault) -> None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            body = fault.body
+            if body is None:
+                body = _failure(10000 if fault.status < 500 else 10002, f"Scripted failure {fault.status}")
+            data = (
+                body
+                if isinstance(body, bytes)
+                else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+            )
+            content_type = "application/json" if not isinstance(body, (str, bytes)) else "text/html"
+            if fault.cut_body:
+                self.send_response(fault.status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data) + 100))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return
+            self._send(fault.status, {"Content-Type": content_type} | fault.headers, data)
+
+        def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
+            self.send_response(status)
+            headers = {"Content-Type": "application/json"} | headers
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read `requests`
+            pass
+
+    return Handler

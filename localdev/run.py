@@ -1,0 +1,86 @@
+"""`make run`: the API on http://127.0.0.1:3000 with no Docker and no AWS account.
+
+Secrets Manager is moto's server on loopback, seeded with a generated secret. Cloudflare is the
+loopback double, unless CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID are set: then those go into
+the secret and the real API (or CLOUDFLARE_BASE_URL) is called. Ctrl-C or SIGTERM stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+import threading
+
+from . import stack, template
+from .cloudflare_double import CloudflareDouble
+from .local_api import LocalHttpApi
+
+EXAMPLE_ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"  # Cloudflare's documentation example
+EXAMPLE_VIDEO = "ea95132c15732412d22c1476fa83f27a"
+LOCAL_CUSTOMER_CODE = "localdev"
+
+
+def main() -> int:
+    port = int(os.environ.get("PORT", "3000"))
+    real_token = os.environ.get("CLOUDFLARE_API_TOKEN")
+    real_account = os.environ.get("CLOUDFLARE_ACCOUNT_ID")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    stack.apply_env(stack.FAKE_AWS_ENV)
+    moto, endpoint = stack.start_moto()
+    double = None
+    if real_token and real_account:
+        account, api_token = real_account, real_token
+        base_url = os.environ.get("CLOUDFLARE_BASE_URL") or "https://api.cloudflare.com/client/v4"
+    else:
+        account, api_token = EXAMPLE_ACCOUNT, secrets.token_urlsafe(30)
+        double = CloudflareDouble(account, api_token=api_token).start()
+        base_url = double.base_url
+    secret_arn = stack.create_secret(
+        endpoint, "stream-signed-urls/cloudflare", {"account_id": account, "api_token": api_token}
+    )
+    stack.apply_env(
+        template.function_environment(
+            {
+                "CLOUDFLARE_SECRET_ARN": secret_arn,
+                "STREAM_CUSTOMER_CODE": os.environ.get("STREAM_CUSTOMER_CODE", LOCAL_CUSTOMER_CODE),
+                "CLOUDFLARE_BASE_URL": base_url,
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
+            }
+        )
+    )
+    app = stack.load_function("mint_http")
+    try:
+        api = LocalHttpApi(
+            app.lambda_handler, template.routes(), port=port, timeout_seconds=template.function_timeout()
+        )
+    except OSError as exc:
+        print(f"cannot listen on 127.0.0.1:{port}: {exc.strerror} (set PORT=... to use another port)", file=sys.stderr)
+        moto.stop()
+        return 1
+    api.start()
+    upstream = "the real Cloudflare API at " + base_url if double is None else "a local Cloudflare double"
+    print(
+        f"Stream signed URLs API on {api.url}  (Secrets Manager: moto at {endpoint}; Cloudflare: {upstream})\n"
+        f"Routes: {', '.join(r.key for r in template.routes())}\n\n"
+        "Try:\n"
+        f"  curl -s -X POST {api.url}/videos/{EXAMPLE_VIDEO}/token -d '{{\"downloadable\": true}}'\n"
+        f"  curl -s -X POST {api.url}/accounts/{account}/stream/{EXAMPLE_VIDEO}/token\n\n"
+        "Ctrl-C to stop.",
+        flush=True,
+    )
+    stop.wait()
+    print("stopping", flush=True)
+    api.stop()
+    if double is not None:
+        double.stop()
+    moto.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""What template.yaml declares, read so that local stand-ins cannot drift from it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that keeps CloudFormation short-form tags as {"!Tag": value}."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {f"!{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+@cache
+def template() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
+    return loaded
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # with {placeholders}
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method != self.method:
+            return None
+        pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        found = re.fullmatch(pattern, path)
+        return found.groupdict() if found else None
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def routes() -> list[Route]:
+    """The HTTP API's routes (AWS::ApiGatewayV2::Route RouteKey)."""
+    found = []
+    for resource in template()["Resources"].values():
+        if resource["Type"] == "AWS::ApiGatewayV2::Route":
+            method, path = resource["Properties"]["RouteKey"].split(" ", 1)
+            found.append(Route(method, path))
+    return found
+
+
+def function_environment(overrides: dict[str, str]) -> dict[str, str]:
+    """The functions' environment from Globals, with !Ref parameters at their defaults."""
+    parameters = template()["Parameters"]
+    env = {}
+    for name, declared in template()["Globals"]["Function"]["Environment"]["Variables"].items():
+        is_ref = isinstance(declared, dict) and "!Ref" in declared
+        env[name] = str(parameters[declared["!Ref"]].get("Default", "") if is_ref else declared)
+    return env | overrides
+
+
+def function_timeout() -> float:
+    return float(template()["Globals"]["Function"]["Timeout"])
