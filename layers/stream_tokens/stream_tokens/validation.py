@@ -104,9 +104,10 @@ def token_request(video_id: str, fields: Mapping[str, Any], *, now: int, max_lif
             problems.append(ErrorDetail(INVALID_VALUE, f"exp must be at most {max_lifetime} seconds from now", "/exp"))
     if "nbf" in fields and sound("/nbf") and nbf >= exp:
         problems.append(ErrorDetail(INVALID_VALUE, "nbf must be before exp", "/nbf"))
-    if sound("/accessRules"):
-        for i, rule in enumerate(fields.get("accessRules", ())):
-            for j, address in enumerate(rule.get("ip", ())):
+    rules = fields.get("accessRules")
+    if isinstance(rules, list) and "/accessRules" not in broken:  # each rule was then checked alone
+        for i, rule in enumerate(rules):
+            for j, address in enumerate(rule.get("ip", ()) if sound(f"/accessRules/{i}") else ()):
                 if not _is_ip_or_cidr(address):
                     problems.append(
                         ErrorDetail(

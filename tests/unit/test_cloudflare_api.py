@@ -1,0 +1,122 @@
+"""Cloudflare's answers, mapped to error types (HTTP faked with `responses`; retries are
+exercised against the loopback double in tests/integration)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+import responses
+
+from stream_tokens.cloudflare_api import CloudflareStreamApi
+from stream_tokens.errors import (
+    ErrorDetail,
+    RateLimited,
+    UpstreamAuthRejected,
+    UpstreamRejectedRequest,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    VideoNotFound,
+)
+
+BASE = "https://api.cloudflare.test/client/v4"
+ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
+VIDEO = "ea95132c15732412d22c1476fa83f27a"
+URL = f"{BASE}/accounts/{ACCOUNT}/stream/{VIDEO}/token"
+AUTH = {"Authorization": "Bearer test-token"}
+
+
+def failure(code: int, message: str) -> dict:
+    return {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+
+
+def create(body: dict | None = None, deadline: float | None = None) -> str:
+    api = CloudflareStreamApi(BASE, connect_timeout=1, read_timeout=1, max_retries=0)
+    return api.create_token(ACCOUNT, VIDEO, body or {"exp": 1}, AUTH, deadline or time.monotonic() + 5)
+
+
+@responses.activate
+def test_a_token_comes_back_and_the_request_is_what_cloudflare_expects():
+    responses.post(URL, json={"success": True, "errors": [], "messages": [], "result": {"token": "eyJ.x.y"}})
+    assert create({"exp": 1800000000, "nbf": 1799990000}) == "eyJ.x.y"
+    sent = responses.calls[0].request
+    assert sent.headers["Authorization"] == "Bearer test-token"
+    assert sent.headers["Content-Type"] == "application/json"
+    assert sent.body == b'{"exp": 1800000000, "nbf": 1799990000}'
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "details"),
+    [
+        (404, failure(10003, "Not Found"), VideoNotFound, [ErrorDetail(10003, "Not Found")]),
+        (400, failure(10005, "bad exp"), UpstreamRejectedRequest, [ErrorDetail(10005, "bad exp")]),
+        (422, failure(10010, "unprocessable"), UpstreamRejectedRequest, [ErrorDetail(10010, "unprocessable")]),
+        (429, failure(971, "Please wait"), RateLimited, [ErrorDetail(971, "Please wait")]),
+        (408, failure(10000, "timeout"), UpstreamTimeout, None),
+        (500, failure(10002, "boom"), UpstreamUnavailable, None),
+        (503, "<html>Service Unavailable</html>", UpstreamUnavailable, None),
+        (200, "<html>not json</html>", UpstreamUnavailable, None),
+        (200, failure(10000, "odd"), UpstreamUnavailable, None),
+        (200, {"success": True, "errors": [], "messages": [], "result": {}}, UpstreamUnavailable, None),
+        (200, {"success": True, "errors": [], "messages": [], "result": {"token": ""}}, UpstreamUnavailable, None),
+    ],
+)
+@responses.activate
+def test_each_answer_maps_to_one_error_type(status, body, error, details):
+    if isinstance(body, str):
+        responses.post(URL, body=body, status=status, content_type="text/html")
+    else:
+        responses.post(URL, json=body, status=status)
+    with pytest.raises(error) as caught:
+        create()
+    if details is not None:
+        assert caught.value.details == details
+
+
+@pytest.mark.parametrize("status", [401, 403])
+@responses.activate
+def test_refused_credentials_are_signalled_for_a_secret_reread(status):
+    responses.post(URL, json=failure(10000, "Authentication error"), status=status)
+    with pytest.raises(UpstreamAuthRejected):
+        create()
+
+
+@pytest.mark.parametrize(("header", "seconds"), [("7", 7), ("0", 0), (None, None), ("soon", None)])
+@responses.activate
+def test_retry_after_is_passed_on_when_cloudflare_gives_it(header, seconds):
+    responses.post(
+        URL,
+        json=failure(10100, "More than 1200 requests per 300 seconds reached"),
+        status=429,
+        headers={"Retry-After": header} if header is not None else {},
+    )
+    with pytest.raises(RateLimited) as caught:
+        create()
+    assert caught.value.retry_after == seconds
+
+
+@responses.activate
+def test_connection_failures_and_timeouts():
+    responses.post(URL, body=requests.ConnectionError("refused"))
+    with pytest.raises(UpstreamUnavailable):
+        create()
+    responses.replace(responses.POST, URL, body=requests.ReadTimeout("slow"))
+    with pytest.raises(UpstreamTimeout):
+        create()
+
+
+@responses.activate
+def test_no_call_is_made_once_the_deadline_has_passed():
+    with pytest.raises(UpstreamTimeout):
+        create(deadline=time.monotonic() - 1)
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_cloudflare_error_messages_are_capped_and_malformed_items_dropped():
+    body = {"success": False, "errors": [{"code": 10005, "message": "x" * 5000}, {"oops": 1}], "messages": []}
+    responses.post(URL, json=body, status=400)
+    with pytest.raises(UpstreamRejectedRequest) as caught:
+        create()
+    assert [len(d.message) for d in caught.value.details] == [500]

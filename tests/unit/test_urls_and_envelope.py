@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from stream_tokens import envelope
+from stream_tokens.errors import ErrorDetail
+from stream_tokens.model import SignedToken
+from stream_tokens.urls import signed_urls
+
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+
+
+def test_signed_urls_put_the_token_where_the_video_id_goes():
+    urls = signed_urls(TOKEN, "f33zs165nr7gyfy4", downloadable=False)
+    base = f"https://customer-f33zs165nr7gyfy4.cloudflarestream.com/{TOKEN}"
+    assert urls.to_json() == {
+        "iframe": f"{base}/iframe",
+        "hls": f"{base}/manifest/video.m3u8",
+        "dash": f"{base}/manifest/video.mpd",
+        "thumbnail": f"{base}/thumbnails/thumbnail.jpg",
+    }
+
+
+def test_the_mp4_link_only_when_downloadable():
+    urls = signed_urls(TOKEN, "abc", downloadable=True).to_json()
+    assert urls["mp4"] == f"https://customer-abc.cloudflarestream.com/{TOKEN}/downloads/default.mp4"
+
+
+def test_the_result_and_the_envelopes_have_cloudflares_shape():
+    token = SignedToken(TOKEN, "ea95132c15732412d22c1476fa83f27a", 1800000000, signed_urls(TOKEN, "abc", False))
+    assert envelope.success(token.to_json()) == {
+        "success": True,
+        "errors": [],
+        "messages": [],
+        "result": {
+            "token": TOKEN,
+            "video_id": "ea95132c15732412d22c1476fa83f27a",
+            "expires_at": 1800000000,
+            "urls": signed_urls(TOKEN, "abc", False).to_json(),
+        },
+    }
+    assert envelope.failure([ErrorDetail(10014, "exp must be in the future", "/exp"), ErrorDetail(7003, "x")]) == {
+        "success": False,
+        "errors": [
+            {"code": 10014, "message": "exp must be in the future", "source": {"pointer": "/exp"}},
+            {"code": 7003, "message": "x"},
+        ],
+        "messages": [],
+        "result": None,
+    }
+
+
+def test_the_token_is_kept_out_of_reprs():
+    token = SignedToken(TOKEN, "v", 1, signed_urls(TOKEN, "abc", False))
+    assert TOKEN not in repr(token)

@@ -1,0 +1,280 @@
+"""The token request schema and the checks a schema cannot express (no I/O)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from stream_tokens.errors import (
+    BODY_NOT_JSON,
+    BODY_NOT_OBJECT,
+    INVALID_IDENTIFIER,
+    INVALID_VALUE,
+    UNKNOWN_FIELD,
+    InvalidRequest,
+    PayloadTooLarge,
+)
+from stream_tokens.model import AccessRule, SigningKey
+from stream_tokens.validation import MAX_BODY_BYTES, check_identifier, decode_body, token_request
+from tests.keys import cloudflare_pem, ec_pem, sensitive_pem
+
+NOW = 1_800_000_000
+VIDEO = "ea95132c15732412d22c1476fa83f27a"
+KEY_ID = "e9db990a82666dd571c77f944a5c5c8d"
+
+
+def mint(fields: dict, *, max_lifetime: int = 86400):
+    return token_request(VIDEO, fields, now=NOW, max_lifetime=max_lifetime)
+
+
+def refused(fields: dict, **options) -> list[tuple[str | None, int, str]]:
+    with pytest.raises(InvalidRequest) as caught:
+        mint(fields, **options)
+    assert caught.value.status == 400
+    return [(d.pointer, d.code, d.message) for d in caught.value.details]
+
+
+def pointers(fields: dict, **options) -> list[str | None]:
+    return [pointer for pointer, _, _ in refused(fields, **options)]
+
+
+def test_empty_body_gives_cloudflares_defaults():
+    request = mint({})
+    assert (request.exp, request.nbf) == (NOW + 3600, NOW - 3600)
+    assert request.downloadable is False
+    assert request.access_rules == ()
+    assert request.signing_key is None
+    assert request.claims() == {"exp": NOW + 3600, "nbf": NOW - 3600}
+
+
+def test_a_full_request_is_kept_whole():
+    pem = cloudflare_pem()
+    fields = {
+        "exp": NOW + 600,
+        "nbf": NOW - 60,
+        "downloadable": True,
+        "accessRules": [
+            {"type": "ip.geoip.country", "action": "block", "country": ["US", "MX"]},
+            {"type": "ip.src", "action": "allow", "ip": ["93.184.216.0/24", "2400:cb00::/32", "192.0.2.1"]},
+            {"type": "any", "action": "block"},
+        ],
+        "id": KEY_ID.upper(),
+        "pem": pem,
+    }
+    request = mint(fields)
+    assert request.exp == NOW + 600 and request.nbf == NOW - 60 and request.downloadable
+    assert request.access_rules == (
+        AccessRule("ip.geoip.country", "block", country=("US", "MX")),
+        AccessRule("ip.src", "allow", ip=("93.184.216.0/24", "2400:cb00::/32", "192.0.2.1")),
+        AccessRule("any", "block"),
+    )
+    assert request.signing_key == SigningKey(KEY_ID, pem)
+    assert request.claims() == {
+        "exp": NOW + 600,
+        "nbf": NOW - 60,
+        "downloadable": True,
+        "accessRules": fields["accessRules"],
+    }
+
+
+def test_exp_given_without_nbf_keeps_the_default_nbf():
+    assert mint({"exp": NOW + 60}).nbf == NOW - 3600
+
+
+@pytest.mark.parametrize(
+    ("fields", "pointer", "fragment"),
+    [
+        ({"exp": "1800000600"}, "/exp", "must be an integer"),
+        ({"exp": 1800000600.5}, "/exp", "must be an integer"),
+        ({"exp": True}, "/exp", "must be an integer"),
+        ({"exp": None}, "/exp", "must be an integer"),
+        ({"exp": NOW}, "/exp", "in the future"),
+        ({"exp": NOW - 10}, "/exp", "in the future"),
+        ({"exp": NOW + 86401}, "/exp", "at most 86400 seconds"),
+        ({"exp": 10**40}, "/exp", "at most 86400 seconds"),
+        ({"nbf": "0"}, "/nbf", "must be an integer"),
+        ({"exp": NOW + 60, "nbf": NOW + 60}, "/nbf", "before exp"),
+        ({"nbf": NOW + 7200}, "/nbf", "before exp"),
+        ({"downloadable": 1}, "/downloadable", "boolean"),
+        ({"downloadable": 0}, "/downloadable", "boolean"),
+        ({"downloadable": "true"}, "/downloadable", "boolean"),
+        ({"accessRules": {}}, "/accessRules", "must be an array"),
+        ({"accessRules": [{"type": "any", "action": "allow"}] * 6}, "/accessRules", "at most 5"),
+        ({"accessRules": ["any"]}, "/accessRules/0", "must be an object"),
+        ({"accessRules": [{"action": "allow"}]}, "/accessRules/0/type", "is required"),
+        ({"accessRules": [{"type": "any"}]}, "/accessRules/0/action", "is required"),
+        ({"accessRules": [{"type": "ip", "action": "allow"}]}, "/accessRules/0/type", "one of"),
+        ({"accessRules": [{"type": "any", "action": "deny"}]}, "/accessRules/0/action", "one of"),
+        ({"accessRules": [{"type": "ip.src", "action": "allow"}]}, "/accessRules/0/ip", "is required"),
+        ({"accessRules": [{"type": "ip.src", "action": "allow", "ip": []}]}, "/accessRules/0/ip", "empty"),
+        ({"accessRules": [{"type": "ip.src", "action": "allow", "ip": [1]}]}, "/accessRules/0/ip/0", "string"),
+        (
+            {"accessRules": [{"type": "ip.src", "action": "allow", "ip": ["10.0.0.1", "10.0.0.300"]}]},
+            "/accessRules/0/ip/1",
+            "IPv4 or IPv6",
+        ),
+        (
+            {"accessRules": [{"type": "ip.src", "action": "allow", "ip": ["2001:db8::/129"]}]},
+            "/accessRules/0/ip/0",
+            "IPv4 or IPv6",
+        ),
+        (
+            {"accessRules": [{"type": "ip.src", "action": "allow", "ip": ["1.2.3.4"], "country": ["US"]}]},
+            "/accessRules/0/country",
+            "not allowed",
+        ),
+        ({"accessRules": [{"type": "ip.geoip.country", "action": "block"}]}, "/accessRules/0/country", "required"),
+        (
+            {"accessRules": [{"type": "ip.geoip.country", "action": "block", "country": []}]},
+            "/accessRules/0/country",
+            "empty",
+        ),
+        (
+            {"accessRules": [{"type": "ip.geoip.country", "action": "block", "country": ["US", "us"]}]},
+            "/accessRules/0/country/1",
+            "ISO 3166-1 alpha-2",
+        ),
+        (
+            {"accessRules": [{"type": "ip.geoip.country", "action": "block", "country": ["ZZ"]}]},
+            "/accessRules/0/country/0",
+            "ISO 3166-1 alpha-2",
+        ),
+        (
+            {"accessRules": [{"type": "ip.geoip.country", "action": "block", "country": ["FR"], "ip": ["1.1.1.1"]}]},
+            "/accessRules/0/ip",
+            "not allowed",
+        ),
+        ({"accessRules": [{"type": "any", "action": "allow", "ip": ["1.1.1.1"]}]}, "/accessRules/0/ip", "not allowed"),
+        (
+            {"accessRules": [{"type": "any", "action": "allow", "country": ["FR"]}]},
+            "/accessRules/0/country",
+            "not allowed",
+        ),
+        ({"id": KEY_ID}, "/pem", "pem is required when id is given"),
+        ({"pem": cloudflare_pem()}, "/id", "id is required when pem is given"),
+        ({"id": "not-a-key-id", "pem": cloudflare_pem()}, "/id", "32 hexadecimal"),
+        ({"id": KEY_ID, "pem": "%%% not base64 %%%"}, "/pem", "PEM RSA private key"),
+        ({"id": KEY_ID, "pem": base64.b64encode(b"hello").decode()}, "/pem", "PEM RSA private key"),
+        ({"id": KEY_ID, "pem": ec_pem()}, "/pem", "PEM RSA private key"),
+        ({"id": KEY_ID, "pem": ""}, "/pem", "must not be empty"),
+    ],
+)
+def test_each_schema_rule_names_its_field(fields, pointer, fragment):
+    found = refused(fields)
+    assert [p for p, _, _ in found] == [pointer], found
+    assert fragment in found[0][2]
+    assert found[0][1] == INVALID_VALUE
+
+
+def test_the_operator_ceiling_is_lower_than_cloudflares():
+    assert mint({"exp": NOW + 3600}, max_lifetime=3600).exp == NOW + 3600
+    assert pointers({"exp": NOW + 3601}, max_lifetime=3600) == ["/exp"]
+
+
+def test_unknown_fields_are_refused_by_name():
+    found = refused({"expires": NOW + 60, "accessRules": [{"type": "any", "action": "allow", "ipv6": ["::1"]}]})
+    assert sorted(found) == sorted(
+        [
+            ("/expires", UNKNOWN_FIELD, "unknown field 'expires'"),
+            ("/accessRules/0/ipv6", UNKNOWN_FIELD, "unknown field 'accessRules[0].ipv6'"),
+        ]
+    )
+
+
+def test_a_field_name_with_slashes_is_escaped_in_the_pointer():
+    assert pointers({"a/b~c": 1}) == ["/a~1b~0c"]
+
+
+def test_several_errors_are_listed_together():
+    found = pointers(
+        {
+            "exp": NOW - 1,
+            "nbf": "soon",
+            "downloadable": "yes",
+            "colour": "red",
+            "accessRules": [
+                {"type": "ip.src", "action": "allow", "ip": ["1.1.1.1", "nope"]},
+                {"type": "ip.geoip.country", "action": "block"},
+            ],
+        }
+    )
+    assert sorted(found) == sorted(
+        ["/exp", "/nbf", "/downloadable", "/colour", "/accessRules/0/ip/1", "/accessRules/1/country"]
+    )
+
+
+def test_a_valid_signing_key_is_accepted():
+    pem = sensitive_pem()
+    assert mint({"id": KEY_ID, "pem": pem}).signing_key == SigningKey(KEY_ID, pem)
+
+
+def test_error_messages_never_echo_the_key_material():
+    pem = base64.b64encode(b"-----BEGIN RSA PRIVATE KEY-----\nnot really\n-----END RSA PRIVATE KEY-----\n").decode()
+    for _, _, message in refused({"id": KEY_ID, "pem": pem}):
+        assert pem not in message and "not really" not in message
+
+
+@pytest.mark.parametrize("value", [VIDEO, VIDEO.upper()])
+def test_identifiers_are_32_hex_characters(value):
+    assert check_identifier("identifier", value) == VIDEO
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        VIDEO[:31],
+        VIDEO + "0",
+        "../../zones",
+        "%2e%2e",
+        VIDEO[:30] + "/x",
+        VIDEO[:31] + "g",
+        " " + VIDEO[:31],
+        None,
+        5,
+    ],
+)
+def test_anything_else_is_refused_before_it_reaches_a_url(value):
+    with pytest.raises(InvalidRequest) as caught:
+        check_identifier("identifier", value)
+    assert [(d.pointer, d.code) for d in caught.value.details] == [("/identifier", INVALID_IDENTIFIER)]
+
+
+@pytest.mark.parametrize("raw", [None, "", "  \n", "{}"])
+def test_no_body_is_the_empty_request(raw):
+    assert decode_body(raw) == {}
+
+
+def test_body_decoding_refuses_what_is_not_a_json_object():
+    for raw, code in [("{", BODY_NOT_JSON), ("[1]", BODY_NOT_OBJECT), ('"x"', BODY_NOT_OBJECT), ("NaN", BODY_NOT_JSON)]:
+        with pytest.raises(InvalidRequest) as caught:
+            decode_body(raw)
+        assert [(d.code, d.pointer) for d in caught.value.details] == [(code, "")], raw
+
+
+def test_numbers_too_long_to_parse_and_deep_nesting_are_plain_400s():
+    with pytest.raises(InvalidRequest):
+        decode_body('{"exp": 1' + "0" * 5000 + "}")
+    with pytest.raises(InvalidRequest):
+        decode_body("[" * 8000 + "]" * 8000)
+
+
+def test_base64_bodies_are_decoded_and_bad_base64_refused():
+    assert decode_body(base64.b64encode(b'{"downloadable": true}').decode(), base64_encoded=True) == {
+        "downloadable": True
+    }
+    with pytest.raises(InvalidRequest):
+        decode_body("{not base64}", base64_encoded=True)
+
+
+def test_the_size_limit_is_16_kib():
+    fits = json.dumps({"pad": "x" * (MAX_BODY_BYTES - 20)})
+    fits += " " * (MAX_BODY_BYTES - len(fits))
+    assert len(fits) == MAX_BODY_BYTES
+    assert decode_body(fits) == json.loads(fits)
+    with pytest.raises(PayloadTooLarge) as caught:
+        decode_body(fits + " ")
+    assert caught.value.status == 413
+    assert "16384" in caught.value.message
