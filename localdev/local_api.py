@@ -35,7 +35,7 @@ class LocalHttpApi:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> LocalHttpApi:
-        threading.Thread(target=self._server.serve_forever, name="local-http-api", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="local-http-api", daemon=True).start()
         return self
 
     def stop(self) -> None:

@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from stream_tokens import http_answers, runtime
+from stream_tokens.errors import RouteNotFound
 from stream_tokens.observability import logger, metrics
 from stream_tokens.validation import check_identifier, decode_body
 
@@ -45,7 +46,8 @@ def failed(exc: Exception) -> Response[str]:
 
 @app.not_found
 def no_route(_: Exception) -> Response[str]:
-    return http_answers.not_found(app.current_event.http_method, app.current_event.path)
+    event = app.current_event
+    return http_answers.error(RouteNotFound(f"No route for {event.http_method} {event.path}"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 from . import envelope, observability
-from .errors import ConfigurationError, ErrorDetail, RateLimited, StreamTokenError
+from .errors import ConfigurationError, RateLimited, StreamTokenError
 
 HEADERS = {"Cache-Control": "no-store"}
 INTERNAL_ERROR = StreamTokenError("Internal error; the operator has been told.")
@@ -35,10 +35,6 @@ def error(exc: Exception) -> Response[str]:
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
     return _json(exc.status, envelope.failure(exc.details), headers)
-
-
-def not_found(method: str, path: str) -> Response[str]:
-    return _json(404, envelope.failure([ErrorDetail(7003, f"No route for {method} {path}")]))
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:

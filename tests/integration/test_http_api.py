@@ -1,0 +1,329 @@
+"""The HTTP function end to end: API Gateway v2 events into the real handler, moto's Secrets
+Manager and the Cloudflare double on loopback, every outbound request checked against
+Cloudflare's schema (the `double` fixture fails the test on any violation)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import jwt
+import pytest
+
+from localdev.apigw import http_api_event
+from localdev.cloudflare_double import Fault
+from localdev.stack import create_secret, secrets_client
+from stream_tokens.errors import ConfigurationError
+from tests.conftest import ACCOUNT, CUSTOMER_CODE, VIDEO
+from tests.keys import sensitive_pem
+
+OTHER_ACCOUNT = "f" * 32
+
+
+def verify(token: str, double) -> dict:
+    """The token is a real JWT signed by the (double's) Cloudflare key."""
+    header = jwt.get_unverified_header(token)
+    assert header == {"alg": "RS256", "kid": double.key_id}
+    return jwt.decode(
+        token, double.public_key, algorithms=["RS256"], options={"verify_exp": False, "verify_nbf": False}
+    )
+
+
+@pytest.mark.parametrize("route", ["videos", "accounts"])
+def test_a_token_and_its_urls(app, double, route):
+    exp = int(time.time()) + 600
+    body = {
+        "exp": exp,
+        "downloadable": True,
+        "accessRules": [{"type": "ip.src", "action": "allow", "ip": ["192.0.2.0/24"]}],
+    }
+    answer = app.mint(body) if route == "videos" else app.mint_in_account(body)
+    assert answer.status == 200, answer.body
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.body["success"] is True and answer.body["errors"] == [] and answer.body["messages"] == []
+    result = answer.body["result"]
+    token = result["token"]
+    assert result["video_id"] == VIDEO and result["expires_at"] == exp
+    base = f"https://customer-{CUSTOMER_CODE}.cloudflarestream.com/{token}"
+    assert result["urls"] == {
+        "iframe": f"{base}/iframe",
+        "hls": f"{base}/manifest/video.m3u8",
+        "dash": f"{base}/manifest/video.mpd",
+        "thumbnail": f"{base}/thumbnails/thumbnail.jpg",
+        "mp4": f"{base}/downloads/default.mp4",
+    }
+    claims = verify(token, double)
+    assert claims["sub"] == VIDEO and claims["exp"] == str(exp) and claims["downloadable"] is True
+    (sent,) = double.token_requests()
+    assert sent.path == f"/client/v4/accounts/{ACCOUNT}/stream/{VIDEO}/token"
+    assert sent.headers["authorization"] == f"Bearer {double.api_token}"
+    assert sent.body == {"exp": exp, "nbf": sent.body["nbf"], "downloadable": True, "accessRules": body["accessRules"]}
+
+
+@pytest.mark.parametrize("body", [None, "", "{}"])
+def test_no_body_or_an_empty_one_gives_cloudflares_defaults(app, double, body):
+    before = int(time.time())
+    answer = app.mint(body)
+    assert answer.status == 200, answer.body
+    result = answer.body["result"]
+    assert before + 3600 <= result["expires_at"] <= int(time.time()) + 3600
+    assert "mp4" not in result["urls"]
+    (sent,) = double.token_requests()
+    assert sent.body == {"exp": result["expires_at"], "nbf": result["expires_at"] - 7200}
+
+
+def test_uppercase_ids_are_normalised_before_the_call(app, double):
+    assert app.mint_in_account({}, account=ACCOUNT.upper(), video=VIDEO.upper()).status == 200
+    assert double.token_requests()[0].path == f"/client/v4/accounts/{ACCOUNT}/stream/{VIDEO}/token"
+
+
+def test_another_account_is_forbidden_and_never_reaches_cloudflare(app, double):
+    answer = app.mint_in_account({}, account=OTHER_ACCOUNT)
+    assert answer.status == 403
+    assert answer.error_pointers == ["/account_id"]
+    assert "not the account" in answer.body["errors"][0]["message"]
+    assert answer.body["result"] is None and answer.body["success"] is False
+    assert double.requests == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "pointers"),
+    [
+        (f"/videos/{VIDEO}/token", '{"exp": "tomorrow"}', 400, ["/exp"]),
+        (f"/videos/{VIDEO}/token", '{"exp": 1}', 400, ["/exp"]),
+        (f"/videos/{VIDEO}/token", '{"downloadable": 1, "colour": "red"}', 400, ["/downloadable", "/colour"]),
+        (f"/videos/{VIDEO}/token", "not json", 400, [""]),
+        (f"/videos/{VIDEO}/token", "[]", 400, [""]),
+        (f"/videos/{VIDEO}/token", json.dumps({"pad": "x" * 17000}), 413, [None]),
+        ("/videos/xyz/token", "{}", 400, ["/identifier"]),
+        (f"/videos/{VIDEO[:31]}g/token", "{}", 400, ["/identifier"]),
+        ("/videos/%2e%2e/token", "{}", 400, ["/identifier"]),
+        (f"/accounts/acme/stream/{VIDEO}/token", "{}", 400, ["/account_id"]),
+        (f"/accounts/{ACCOUNT}/stream/..%2F..%2Fzones/token", "{}", 400, ["/identifier"]),
+    ],
+)
+def test_bad_requests_get_a_4xx_naming_the_field_and_never_reach_cloudflare(app, double, path, body, status, pointers):
+    answer = app.post(path, body)
+    assert answer.status == status, answer.body
+    assert answer.error_pointers == pointers
+    assert all(isinstance(e["code"], int) and e["code"] >= 1000 and e["message"] for e in answer.body["errors"])
+    assert double.requests == []
+
+
+def test_base64_encoded_bodies_are_read(app, double):
+    event = http_api_event("POST", f"/videos/{VIDEO}/token", b'{"downloadable": true}', base64_body=True)
+    answer = app.invoke(event)
+    assert answer.status == 200 and "mp4" in answer.body["result"]["urls"]
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", f"/videos/{VIDEO}/token"), ("POST", "/videos"), ("POST", "/")])
+def test_unknown_routes_are_404_in_the_envelope(app, double, method, path):
+    answer = app.invoke(http_api_event(method, path))
+    assert answer.status == 404 and answer.error_codes == [7003]
+    assert double.requests == []
+
+
+def test_legacy_email_and_key_credentials(app, double, moto_endpoint, monkeypatch):
+    double.api_token = None
+    double.api_email, double.api_key = "ops@example.com", "legacy-global-key-0123456789"
+    arn = create_secret(
+        moto_endpoint,
+        f"legacy-{time.time_ns()}",
+        {"account_id": ACCOUNT, "api_email": double.api_email, "api_key": double.api_key},
+    )
+    monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
+    from stream_tokens import runtime
+
+    runtime.reset()
+    assert app.mint({}).status == 200
+    sent = double.token_requests()[0]
+    assert (sent.headers["x-auth-email"], sent.headers["x-auth-key"]) == (double.api_email, double.api_key)
+    assert "authorization" not in sent.headers
+
+
+def test_a_callers_signing_key_is_forwarded_to_cloudflare(app, double):
+    pem = sensitive_pem()
+    answer = app.mint({"id": "e9db990a82666dd571c77f944a5c5c8d", "pem": pem})
+    assert answer.status == 200
+    assert double.token_requests()[0].body["pem"] == pem
+
+
+def test_the_container_keeps_one_connection_to_cloudflare(app, double):
+    for _ in range(5):
+        assert app.mint({}).status == 200
+    assert double.connections == 1
+
+
+# -- Cloudflare's answers ----------------------------------------------------------------------
+
+
+def test_an_unknown_video_is_a_404_with_cloudflares_error(app, double):
+    double.missing_videos.add(VIDEO)
+    answer = app.mint({})
+    assert answer.status == 404
+    assert answer.body["errors"] == [{"code": 10003, "message": "Not Found"}]
+
+
+def test_a_rate_limit_is_a_429_with_retry_after_answered_at_once(app, double):
+    body = {
+        "success": False,
+        "errors": [{"code": 10100, "message": "More than 1200 requests per 300 seconds reached."}],
+        "messages": [],
+        "result": None,
+    }
+    double.fail_next(Fault(429, body, {"Retry-After": "300"}))
+    started = time.monotonic()
+    answer = app.mint({})
+    assert time.monotonic() - started < 2
+    assert answer.status == 429 and answer.headers["retry-after"] == "300"
+    assert answer.body["errors"] == body["errors"]
+    assert len(double.token_requests()) == 1
+
+
+def test_a_short_rate_limit_is_retried(app, double):
+    double.fail_next(Fault(429, None, {"Retry-After": "1"}))
+    answer = app.mint({})
+    assert answer.status == 200
+    assert len(double.token_requests()) == 2
+
+
+def test_server_errors_are_retried_then_a_502(app, double):
+    double.fail_next(Fault(500), Fault(502), Fault(503))
+    answer = app.mint({})
+    assert answer.status == 502
+    assert len(double.token_requests()) == 3  # the first call and UPSTREAM_MAX_RETRIES=2 retries
+
+
+def test_one_server_error_then_success(app, double):
+    double.fail_next(Fault(503, "<html><body>503 Service Temporarily Unavailable</body></html>"))
+    assert app.mint({}).status == 200
+    assert len(double.token_requests()) == 2
+
+
+def test_a_4xx_that_is_the_callers_fault_passes_cloudflares_errors_through(app, double):
+    errors = [{"code": 10005, "message": "exp is too far in the future"}]
+    double.fail_next(Fault(400, {"success": False, "errors": errors, "messages": [], "result": None}))
+    answer = app.mint({})
+    assert answer.status == 400 and answer.body["errors"] == errors
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(200, "{not json"),
+        Fault(200, "<html>Cloudflare</html>"),
+        Fault(200, {"success": False, "errors": [], "messages": [], "result": None}),
+        Fault(200, {"success": True, "errors": [], "messages": [], "result": {}}),
+    ],
+)
+def test_answers_that_break_the_api_contract_are_502(app, double, fault):
+    double.fail_next(fault)
+    answer = app.mint({})
+    assert answer.status == 502 and answer.body["result"] is None
+
+
+def test_a_connection_reset_mid_body_is_a_502(app, double):
+    ok = {"success": True, "errors": [], "messages": [], "result": {"token": "x" * 200}}
+    double.fail_next(Fault(200, ok, cut_body=True))
+    answer = app.mint({})
+    assert answer.status == 502 and "could not reach Cloudflare" in answer.body["errors"][0]["message"]
+    assert len(double.token_requests()) == 1  # the headers had arrived: urllib3 does not replay a read body
+    assert app.mint({}).status == 200  # and the next request gets a fresh connection
+
+
+def test_a_reply_slower_than_the_read_timeout_is_a_504_within_the_functions_time(app, double):
+    double.fail_next(*[Fault(200, None, delay=1.5)] * 3)
+    started = time.monotonic()
+    answer = app.invoke(http_api_event("POST", f"/videos/{VIDEO}/token", "{}"), timeout_seconds=3)
+    assert answer.status == 504
+    assert time.monotonic() - started < 3
+
+
+def test_connection_refused_is_a_502(app, double, monkeypatch):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", f"http://127.0.0.1:{closed_port}/client/v4")
+    from stream_tokens import runtime
+
+    runtime.reset()
+    answer = app.mint({})
+    assert answer.status == 502 and "could not reach Cloudflare" in answer.body["errors"][0]["message"]
+
+
+# -- credentials -------------------------------------------------------------------------------
+
+
+def test_a_rotated_token_is_picked_up_by_rereading_the_secret(app, double, secret_arn):
+    from tests.log_hygiene import sensitive
+
+    assert app.mint({}).status == 200
+    new_token = sensitive("rotated-" + double.api_token[::-1])
+    double.rotate_token(new_token)
+    secrets_client(app_endpoint()).put_secret_value(
+        SecretId=secret_arn, SecretString=json.dumps({"account_id": ACCOUNT, "api_token": new_token})
+    )
+    answer = app.mint({})
+    assert answer.status == 200
+    auth = [r.headers["authorization"] for r in double.token_requests()]
+    assert auth[-2:] == [f"Bearer {auth[0][7:]}", f"Bearer {new_token}"]  # refused once, then the new one
+
+
+def test_a_token_cloudflare_refuses_even_after_the_reread_is_a_502(app, double):
+    double.rotate_token("a-token-nobody-stored")
+    answer = app.mint({})
+    assert answer.status == 502
+    assert answer.body["errors"][0]["message"].startswith("upstream credentials rejected")
+    assert len(double.token_requests()) == 2  # once with the cached secret, once after re-reading it
+
+
+@pytest.mark.parametrize(
+    ("secret", "logged"),
+    [
+        ("not json at all", "not valid JSON"),
+        ({"api_token": "x"}, "no account_id"),
+        ({"account_id": ACCOUNT}, "neither api_token nor api_email + api_key"),
+        (None, "ResourceNotFoundException"),
+    ],
+)
+def test_a_missing_or_malformed_secret_is_a_generic_500_and_a_precise_log_line(
+    app, double, moto_endpoint, monkeypatch, caplog, secret, logged
+):
+    if secret is None:
+        arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist-AbCdEf"
+    else:
+        arn = create_secret(moto_endpoint, f"bad-{time.time_ns()}", secret)
+    monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
+    from stream_tokens import runtime
+
+    runtime.reset()
+    answer = app.mint({})
+    assert answer.status == 500
+    assert answer.body["errors"] == [{"code": 10010, "message": ConfigurationError.PUBLIC_MESSAGE}]
+    assert logged not in json.dumps(answer.body)
+    assert any(r.levelname == "ERROR" and logged in getattr(r, "detail", "") for r in caplog.records)
+    assert double.requests == []
+
+
+def test_an_unexpected_failure_is_a_500_without_a_stack_trace(app, double, monkeypatch):
+    from stream_tokens import runtime
+
+    service = runtime.token_service()
+
+    def explode(*_, **__):
+        raise RuntimeError("kaboom at line 42")
+
+    monkeypatch.setattr(service.issuer, "issue", explode)
+    answer = app.mint({})
+    assert answer.status == 500
+    text = json.dumps(answer.body)
+    assert "kaboom" not in text and "Traceback" not in text and "RuntimeError" not in text
+
+
+def app_endpoint() -> str:
+    import os
+
+    return os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"]
