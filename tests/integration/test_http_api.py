@@ -9,11 +9,11 @@ import time
 
 import jwt
 import pytest
+from stream_tokens.errors import ConfigurationError
 
 from localdev.apigw import http_api_event
 from localdev.cloudflare_double import Fault
 from localdev.stack import create_secret, secrets_client
-from stream_tokens.errors import ConfigurationError
 from tests.conftest import ACCOUNT, CUSTOMER_CODE, VIDEO
 from tests.keys import sensitive_pem
 

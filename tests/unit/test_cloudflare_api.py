@@ -8,7 +8,6 @@ import time
 import pytest
 import requests
 import responses
-
 from stream_tokens.cloudflare_api import CloudflareStreamApi
 from stream_tokens.errors import (
     ErrorDetail,

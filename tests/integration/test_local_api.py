@@ -1,0 +1,102 @@
+"""The local API (`make run`): real HTTP on loopback into the real handler, Cloudflare's own SDK
+pointed at it, and `make run` itself started, used and stopped."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from cloudflare import Cloudflare
+
+from localdev import template
+from localdev.local_api import LocalHttpApi
+from tests.conftest import ACCOUNT, VIDEO
+from tests.log_hygiene import sensitive
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def local_api(app):
+    api = LocalHttpApi(app.module.lambda_handler, template.routes(), port=0).start()
+    yield api
+    api.stop()
+
+
+def test_http_requests_become_events_for_the_handler(local_api, double):
+    answer = requests.post(f"{local_api.url}/videos/{VIDEO}/token", json={"downloadable": True}, timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers["Cache-Control"] == "no-store"
+    sensitive(answer.json()["result"]["token"])
+    assert set(answer.json()["result"]["urls"]) == {"iframe", "hls", "dash", "thumbnail", "mp4"}
+    refused = requests.post(f"{local_api.url}/videos/{VIDEO}/token", data="exp=1", timeout=10)
+    assert refused.status_code == 400 and refused.json()["errors"][0]["source"] == {"pointer": ""}
+
+
+def test_paths_matching_no_route_get_api_gateways_own_404(local_api, double):
+    answer = requests.get(f"{local_api.url}/nothing/here", timeout=10)
+    assert answer.status_code == 404 and answer.json() == {"message": "Not Found"}
+    assert double.requests == []
+
+
+def test_cloudflares_python_sdk_works_against_this_api(local_api, double):
+    client = Cloudflare(api_token="not-used-by-the-local-api", base_url=local_api.url, max_retries=0)
+    exp = int(time.time()) + 900
+    result = client.stream.token.create(VIDEO, account_id=ACCOUNT, exp=exp, downloadable=True)
+    assert result is not None and result.token
+    sensitive(result.token)
+    assert double.issued_tokens == [result.token]
+    assert double.token_requests()[0].body["exp"] == exp
+    with pytest.raises(Exception, match="403"):
+        client.stream.token.create(VIDEO, account_id="f" * 32)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_make_run_serves_prints_a_working_curl_and_stops_on_sigterm():
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "AWS_ENDPOINT"))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localdev.run"],
+        cwd=ROOT,
+        env=env | {"PORT": str(port), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    printed = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            printed.append(line)
+            if "Ctrl-C to stop" in line or not line:
+                break
+        banner = "".join(printed)
+        assert f"http://127.0.0.1:{port}" in banner, banner
+        curl = next(line.strip() for line in printed if line.strip().startswith("curl") and "/videos/" in line)
+        args = shlex.split(curl)
+        url = next(a for a in args if a.startswith("http://"))
+        body = args[args.index("-d") + 1] if "-d" in args else None
+        answer = requests.post(url, data=body, timeout=10)
+        assert answer.status_code == 200, answer.text
+        sensitive(answer.json()["result"]["token"])
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        rest = process.stdout.read()
+        print("".join(printed) + rest)  # into this test's captured output, which the log scan reads

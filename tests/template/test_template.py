@@ -1,0 +1,100 @@
+"""What template.yaml promises: arm64 python3.13, Powertools from AWS's layer, minting never open,
+least privilege, throttling, logs with retention, and the routes the handler serves.
+(sam validate --lint and cfn-lint run in `make template`.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from localdev.template import function_environment, routes, template
+
+ROOT = Path(__file__).resolve().parents[2]
+T = template()
+RESOURCES = T["Resources"]
+
+
+def resources(kind: str) -> dict[str, dict]:
+    return {name: r for name, r in RESOURCES.items() if r["Type"] == kind}
+
+
+def test_functions_run_python313_on_arm64_with_powertools_and_our_layer():
+    function = T["Globals"]["Function"]
+    assert function["Runtime"] == "python3.13" and function["Architectures"] == ["arm64"]
+    powertools, ours = function["Layers"]
+    assert powertools["!Sub"].endswith(
+        ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:${PowertoolsLayerVersion}"
+    )
+    assert ours == {"!Ref": "StreamTokensLayer"}
+    layer = RESOURCES["StreamTokensLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["ContentUri"] == "layers/stream_tokens/"
+    mint = RESOURCES["MintFunction"]["Properties"]
+    assert (mint["CodeUri"], mint["Handler"]) == ("functions/mint_http/", "app.lambda_handler")
+    assert sorted(p.name for p in (ROOT / "functions" / "mint_http").iterdir() if p.suffix == ".py") == ["app.py"]
+
+
+def test_every_route_requires_iam_or_jwt_and_iam_is_the_default():
+    assert T["Parameters"]["AuthMode"]["Default"] == "IAM"
+    assert T["Parameters"]["AuthMode"]["AllowedValues"] == ["IAM", "JWT"]
+    found = resources("AWS::ApiGatewayV2::Route")
+    assert len(found) == 2
+    for route in found.values():
+        assert route["Properties"]["AuthorizationType"] == {"!If": ["UseJwt", "JWT", "AWS_IAM"]}
+    authorizer = RESOURCES["JwtAuthorizer"]["Properties"]["JwtConfiguration"]
+    assert authorizer == {"Issuer": {"!Ref": "JwtIssuer"}, "Audience": {"!Ref": "JwtAudience"}}
+
+
+def test_the_routes_are_cloudflares_path_and_the_short_one():
+    assert sorted(r.key for r in routes()) == [
+        "POST /accounts/{account_id}/stream/{identifier}/token",
+        "POST /videos/{identifier}/token",
+    ]
+    integration = RESOURCES["StreamApiIntegration"]["Properties"]
+    assert integration["PayloadFormatVersion"] == "2.0" and integration["IntegrationType"] == "AWS_PROXY"
+    assert integration["TimeoutInMillis"] > T["Globals"]["Function"]["Timeout"] * 1000
+
+
+def test_the_role_reads_one_secret_and_writes_one_log_group():
+    role = RESOURCES["MintFunctionRole"]["Properties"]
+    assert "ManagedPolicyArns" not in role
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert statements == [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"!Ref": "CloudflareSecretArn"}},
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": {"!Sub": "${MintFunctionLogGroup.Arn}:*"},
+        },
+    ]
+    assert RESOURCES["MintFunction"]["Properties"]["Role"] == {"!GetAtt": "MintFunctionRole.Arn"}
+
+
+def test_throttling_concurrency_and_log_retention_are_parameters():
+    stage = RESOURCES["StreamApiStage"]["Properties"]
+    assert stage["DefaultRouteSettings"] == {
+        "ThrottlingRateLimit": {"!Ref": "ThrottlingRateLimit"},
+        "ThrottlingBurstLimit": {"!Ref": "ThrottlingBurstLimit"},
+    }
+    assert stage["AccessLogSettings"]["DestinationArn"] == {"!GetAtt": "StreamApiAccessLogs.Arn"}
+    json.loads(stage["AccessLogSettings"]["Format"])  # a JSON access log line
+    for group in resources("AWS::Logs::LogGroup").values():
+        assert group["Properties"]["RetentionInDays"] == {"!Ref": "LogRetentionDays"}
+    mint = RESOURCES["MintFunction"]["Properties"]
+    assert mint["ReservedConcurrentExecutions"] == {"!Ref": "ReservedConcurrency"}
+    assert mint["LoggingConfig"]["LogGroup"] == {"!Ref": "MintFunctionLogGroup"}
+
+
+def test_outputs_and_environment():
+    assert {"ApiUrl", "MintFunctionArn", "AuthMode"} <= set(T["Outputs"])
+    env = function_environment({})
+    assert env["CLOUDFLARE_BASE_URL"] == "https://api.cloudflare.com/client/v4"
+    assert env["MAX_TOKEN_LIFETIME_SECONDS"] == "86400" and env["SECRET_MAX_AGE_SECONDS"] == "300"
+
+
+def test_the_cloudflare_schema_copy_is_the_shared_one():
+    ours = ROOT / "localdev" / "cloudflare-openapi-stream-fragment.json"
+    shared = ROOT.parent / "shared" / "cloudflare" / "openapi-stream-fragment.json"
+    if shared.exists():  # beside a checkout in this workplace; the copy travels with the repository
+        assert json.loads(ours.read_text()) == json.loads(shared.read_text())
+    assert "/accounts/{account_id}/stream/{identifier}/token" in json.loads(ours.read_text())["paths"]
