@@ -327,3 +327,37 @@ def app_endpoint() -> str:
     import os
 
     return os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"]
+
+
+@pytest.mark.parametrize("status", [408, 409])
+def test_408_and_409_are_retried(app, double, status):
+    double.fail_next(Fault(status))
+    assert app.mint({}).status == 200
+    assert len(double.token_requests()) == 2
+
+
+# -- observability -----------------------------------------------------------------------------
+
+
+def test_metrics_count_tokens_by_issuer_with_upstream_latency(app, double, capsys):
+    assert app.mint({}).status == 200
+    (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    names = {m["Name"]: m["Unit"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert names == {"TokensIssued": "Count", "UpstreamLatency": "Milliseconds"}
+    assert emf["Issuer"] == "api" and emf["TokensIssued"] == [1.0] and emf["UpstreamLatency"][0] > 0
+
+
+def test_metrics_count_errors_by_kind(app, double, capsys):
+    assert app.mint({"exp": "soon"}).status == 400
+    double.fail_next(*[Fault(500)] * 3)
+    assert app.mint({}).status == 502
+    emfs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert [(e["ErrorKind"], e["Errors"]) for e in emfs] == [("InvalidRequest", [1.0]), ("UpstreamUnavailable", [1.0])]
+
+
+def test_the_request_id_is_the_correlation_id(app, double):
+    event = http_api_event("POST", f"/videos/{VIDEO}/token", "{}")
+    assert app.invoke(event).status == 200
+    from stream_tokens.observability import logger
+
+    assert logger.get_correlation_id() == event["requestContext"]["requestId"]

@@ -65,25 +65,42 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_make_run_serves_prints_a_working_curl_and_stops_on_sigterm():
-    port = free_port()
+def start_make_run(port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """What `make run` runs, in its own process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "AWS_ENDPOINT"))}
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "localdev.run"],
         cwd=ROOT,
-        env=env | {"PORT": str(port), "PYTHONUNBUFFERED": "1"},
+        env=env | {"PORT": str(port), "PYTHONUNBUFFERED": "1"} | (extra_env or {}),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def read_banner(process: subprocess.Popen[str]) -> list[str]:
+    printed = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        printed.append(line)
+        if "Ctrl-C to stop" in line or not line:
+            break
+    return printed
+
+
+def stop(process: subprocess.Popen[str], printed: list[str]) -> None:
+    if process.poll() is None:
+        process.kill()
+    print("".join(printed) + process.stdout.read())  # into this test's captured output, which the log scan reads
+
+
+def test_make_run_serves_prints_a_working_curl_and_stops_on_sigterm():
+    port = free_port()
+    process = start_make_run(port)
     printed = []
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            printed.append(line)
-            if "Ctrl-C to stop" in line or not line:
-                break
+        printed = read_banner(process)
         banner = "".join(printed)
         assert f"http://127.0.0.1:{port}" in banner, banner
         curl = next(line.strip() for line in printed if line.strip().startswith("curl") and "/videos/" in line)
@@ -96,7 +113,28 @@ def test_make_run_serves_prints_a_working_curl_and_stops_on_sigterm():
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-        rest = process.stdout.read()
-        print("".join(printed) + rest)  # into this test's captured output, which the log scan reads
+        stop(process, printed)
+
+
+def test_make_run_with_cloudflare_credentials_calls_that_api_with_them(double):
+    port = free_port()
+    process = start_make_run(
+        port,
+        {
+            "CLOUDFLARE_API_TOKEN": double.api_token,
+            "CLOUDFLARE_ACCOUNT_ID": ACCOUNT,
+            "CLOUDFLARE_BASE_URL": double.base_url,
+        },
+    )
+    printed = []
+    try:
+        printed = read_banner(process)
+        assert f"the real Cloudflare API at {double.base_url}" in "".join(printed)
+        answer = requests.post(f"http://127.0.0.1:{port}/accounts/{ACCOUNT}/stream/{VIDEO}/token", timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert double.issued_tokens == [answer.json()["result"]["token"]]
+        assert double.token_requests()[0].headers["authorization"] == f"Bearer {double.api_token}"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0
+    finally:
+        stop(process, printed)
