@@ -40,13 +40,15 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 @dataclass
 class Fault:
-    """One scripted answer. `cut_body` sends the headers and half the body, then drops the connection."""
+    """One scripted answer. `cut_body` sends the headers and half the body, then drops the connection;
+    `drop` closes the connection without answering at all."""
 
     status: int = 500
     body: Any = None  # dict/list -> JSON; str/bytes -> sent as is; None -> a Cloudflare error envelope
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     cut_body: bool = False
+    drop: bool = False
 
 
 @dataclass(frozen=True)
@@ -286,6 +288,10 @@ def _handler_for(double: CloudflareDouble) -> type[BaseHTTPRequestHandler]:
         def _send_fault(self, fault: Fault) -> None:
             if fault.delay:
                 time.sleep(fault.delay)
+            if fault.drop:
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return
             body = fault.body
             if body is None:
                 body = _failure(10000 if fault.status < 500 else 10002, f"Scripted failure {fault.status}")

@@ -64,12 +64,13 @@ def main() -> int:
         return 1
     api.start()
     upstream = "the real Cloudflare API at " + base_url if double is None else "a local Cloudflare double"
+    video = EXAMPLE_VIDEO if double is not None else "<VIDEO_ID>"  # a real account has its own videos
     print(
         f"Stream signed URLs API on {api.url}  (Secrets Manager: moto at {endpoint}; Cloudflare: {upstream})\n"
         f"Routes: {', '.join(r.key for r in template.routes())}\n\n"
         "Try:\n"
-        f"  curl -s -X POST {api.url}/videos/{EXAMPLE_VIDEO}/token -d '{{\"downloadable\": true}}'\n"
-        f"  curl -s -X POST {api.url}/accounts/{account}/stream/{EXAMPLE_VIDEO}/token\n\n"
+        f"  curl -s -X POST {api.url}/videos/{video}/token -d '{{\"downloadable\": true}}'\n"
+        f"  curl -s -X POST {api.url}/accounts/{account}/stream/{video}/token\n\n"
         "Ctrl-C to stop.",
         flush=True,
     )

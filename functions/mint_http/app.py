@@ -16,14 +16,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stream_tokens import http_answers, runtime
 from stream_tokens.errors import RouteNotFound
 from stream_tokens.observability import logger, metrics
-from stream_tokens.validation import check_identifier, decode_body
+from stream_tokens.validation import decode_body
 
 app = APIGatewayHttpResolver()
 
 
 @app.post("/accounts/<account_id>/stream/<identifier>/token")
 def mint_in_account(account_id: str, identifier: str) -> Response[str]:
-    return _mint(identifier, check_identifier("account_id", account_id))
+    return _mint(identifier, account_id)
 
 
 @app.post("/videos/<identifier>/token")
@@ -34,8 +34,10 @@ def mint(identifier: str) -> Response[str]:
 def _mint(identifier: str, account_id: str | None) -> Response[str]:
     event = app.current_event
     service = runtime.token_service()
-    request = service.validate(identifier, decode_body(event.body, base64_encoded=bool(event.is_base64_encoded)))
-    token = service.mint(request, account_id=account_id, deadline=runtime.deadline(app.lambda_context))
+    request, account = service.validate(
+        identifier, lambda: decode_body(event.body, base64_encoded=bool(event.is_base64_encoded)), account_id
+    )
+    token = service.mint(request, account_id=account, deadline=runtime.deadline(app.lambda_context))
     return http_answers.ok(token.to_json())
 
 

@@ -215,6 +215,8 @@ def test_a_4xx_that_is_the_callers_fault_passes_cloudflares_errors_through(app, 
         Fault(200, "<html>Cloudflare</html>"),
         Fault(200, {"success": False, "errors": [], "messages": [], "result": None}),
         Fault(200, {"success": True, "errors": [], "messages": [], "result": {}}),
+        Fault(200, [1, 2]),
+        Fault(200, '"token"'),
     ],
 )
 def test_answers_that_break_the_api_contract_are_502(app, double, fault):
@@ -355,9 +357,58 @@ def test_metrics_count_errors_by_kind(app, double, capsys):
     assert [(e["ErrorKind"], e["Errors"]) for e in emfs] == [("InvalidRequest", [1.0]), ("UpstreamUnavailable", [1.0])]
 
 
-def test_the_request_id_is_the_correlation_id(app, double):
-    event = http_api_event("POST", f"/videos/{VIDEO}/token", "{}")
-    assert app.invoke(event).status == 200
+def test_a_dropped_connection_is_retried_and_counted(app, double):
+    double.fail_next(Fault(drop=True))
+    assert app.mint({}).status == 200
+    assert len(double.token_requests()) == 2
+    double.fail_next(*[Fault(drop=True)] * 3)
+    answer = app.mint({})
+    assert answer.status == 502
+    assert len(double.token_requests()) == 2 + 3  # one call and UPSTREAM_MAX_RETRIES=2 retries
+
+
+def test_an_unreadable_retry_after_backs_off_as_usual(app, double):
+    double.fail_next(Fault(429, None, {"Retry-After": "soon"}))
+    assert app.mint({}).status == 200
+    double.fail_next(*[Fault(429, None, {"Retry-After": "9" * 5000})] * 3)
+    answer = app.mint({})
+    assert answer.status == 429 and answer.headers["retry-after"] == "300"
+
+
+def test_a_429_without_retry_after_gets_cloudflares_5_minute_block(app, double):
+    double.fail_next(*[Fault(429)] * 3)
+    answer = app.mint({})
+    assert answer.status == 429 and answer.headers["retry-after"] == "300"
+    assert len(double.token_requests()) == 3
+
+
+def test_path_and_body_problems_are_listed_together(app, double):
+    answer = app.post("/accounts/acme/stream/xyz/token", '{"exp": "soon", "colour": 1}')
+    assert answer.status == 400
+    assert answer.error_pointers == ["/identifier", "/account_id", "/exp", "/colour"]
+    assert double.requests == []
+
+
+def test_a_log_line_carries_the_request_id_as_correlation_id(app, double):
+    import logging
+
     from stream_tokens.observability import logger
 
-    assert logger.get_correlation_id() == event["requestContext"]["requestId"]
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Collect()
+    handler.setFormatter(logger.registered_formatter)
+    logging.getLogger(logger.name).addHandler(handler)
+    try:
+        event = http_api_event("POST", f"/videos/{VIDEO}/token", "{}")
+        assert app.invoke(event).status == 200
+    finally:
+        logging.getLogger(logger.name).removeHandler(handler)
+    issued = [json.loads(line) for line in lines if '"token issued"' in line]
+    assert [(line["correlation_id"], line["video_id"], line["issuer"]) for line in issued] == [
+        (event["requestContext"]["requestId"], VIDEO, "api")
+    ]

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import cloudflare
 import pytest
 import requests
 from cloudflare import Cloudflare
@@ -55,8 +56,9 @@ def test_cloudflares_python_sdk_works_against_this_api(local_api, double):
     sensitive(result.token)
     assert double.issued_tokens == [result.token]
     assert double.token_requests()[0].body["exp"] == exp
-    with pytest.raises(Exception, match="403"):
+    with pytest.raises(cloudflare.PermissionDeniedError) as refused:
         client.stream.token.create(VIDEO, account_id="f" * 32)
+    assert refused.value.status_code == 403
 
 
 def free_port() -> int:
@@ -129,7 +131,9 @@ def test_make_run_with_cloudflare_credentials_calls_that_api_with_them(double):
     printed = []
     try:
         printed = read_banner(process)
-        assert f"the real Cloudflare API at {double.base_url}" in "".join(printed)
+        banner = "".join(printed)
+        assert f"the real Cloudflare API at {double.base_url}" in banner
+        assert "<VIDEO_ID>" in banner  # the example video is not in a real account
         answer = requests.post(f"http://127.0.0.1:{port}/accounts/{ACCOUNT}/stream/{VIDEO}/token", timeout=10)
         assert answer.status_code == 200, answer.text
         assert double.issued_tokens == [answer.json()["result"]["token"]]

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 import responses
-from stream_tokens.cloudflare_api import CloudflareStreamApi
+from stream_tokens.cloudflare_api import CloudflareStreamApi, retry_after_seconds
 from stream_tokens.errors import (
     ErrorDetail,
     RateLimited,
@@ -81,9 +81,12 @@ def test_refused_credentials_are_signalled_for_a_secret_reread(status):
         create()
 
 
-@pytest.mark.parametrize(("header", "seconds"), [("7", 7), ("0", 0), (None, None), ("soon", None)])
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("7", 7), ("0", 0), ("2.5", 300), (None, 300), ("soon", 300), ("9" * 5000, 300), ("-5", 300)],
+)
 @responses.activate
-def test_retry_after_is_passed_on_when_cloudflare_gives_it(header, seconds):
+def test_retry_after_is_passed_on_or_cloudflares_5_minute_block_assumed(header, seconds):
     responses.post(
         URL,
         json=failure(10100, "More than 1200 requests per 300 seconds reached"),
@@ -119,3 +122,21 @@ def test_cloudflare_error_messages_are_capped_and_malformed_items_dropped():
     with pytest.raises(UpstreamRejectedRequest) as caught:
         create()
     assert [len(d.message) for d in caught.value.details] == [500]
+
+
+def test_retry_after_reads_seconds_and_http_dates_and_shrugs_off_garbage():
+    assert retry_after_seconds("120") == 120
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0  # in the past
+    assert (
+        3500 < retry_after_seconds(time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 3600))) <= 3600
+    )
+    for junk in (None, "", "soon", "1" * 5000, "Wed, 99 Foo 2015"):
+        assert retry_after_seconds(junk) is None
+
+
+@pytest.mark.parametrize("body", [[1, 2], "x", 42, None])
+@responses.activate
+def test_a_200_whose_json_is_not_an_object_is_upstream_unavailable(body):
+    responses.post(URL, json=body)
+    with pytest.raises(UpstreamUnavailable):
+        create()

@@ -16,13 +16,17 @@ from stream_tokens.errors import (
     PayloadTooLarge,
 )
 from stream_tokens.model import AccessRule, SigningKey
-from stream_tokens.validation import MAX_BODY_BYTES, check_identifier, decode_body, token_request
+from stream_tokens.validation import MAX_BODY_BYTES, check_identifier, checked_request, decode_body, token_request
 
 from tests.keys import cloudflare_pem, ec_pem, sensitive_pem
 
 NOW = 1_800_000_000
 VIDEO = "ea95132c15732412d22c1476fa83f27a"
 KEY_ID = "e9db990a82666dd571c77f944a5c5c8d"
+
+
+def pem_of(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def mint(fields: dict, *, max_lifetime: int = 86400):
@@ -159,6 +163,23 @@ def test_exp_given_without_nbf_keeps_the_default_nbf():
         ({"id": KEY_ID, "pem": base64.b64encode(b"hello").decode()}, "/pem", "PEM RSA private key"),
         ({"id": KEY_ID, "pem": ec_pem()}, "/pem", "PEM RSA private key"),
         ({"id": KEY_ID, "pem": ""}, "/pem", "must not be empty"),
+        ({"id": KEY_ID, "pem": "é"}, "/pem", "PEM RSA private key"),
+        (
+            {"id": KEY_ID, "pem": pem_of("-----BEGIN RSA PRIVATE KEY-----\nMAAA\n-----END RSA PRIVATE KEY-----\n")},
+            "/pem",
+            "PEM RSA",
+        ),
+        ({"id": KEY_ID, "pem": pem_of("-----BEGIN RSA PRIVATE KEY-----" + " " * 6000 + "!")}, "/pem", "PEM RSA"),
+        (
+            {"id": KEY_ID, "pem": pem_of("-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----")},
+            "/pem",
+            "PEM RSA",
+        ),
+        (
+            {"accessRules": [{"type": "ip.src", "action": "allow", "ip": ["fe80::1%eth0"]}]},
+            "/accessRules/0/ip/0",
+            "IPv4 or IPv6",
+        ),
     ],
 )
 def test_each_schema_rule_names_its_field(fields, pointer, fragment):
@@ -259,6 +280,27 @@ def test_numbers_too_long_to_parse_and_deep_nesting_are_plain_400s():
         decode_body('{"exp": 1' + "0" * 5000 + "}")
     with pytest.raises(InvalidRequest):
         decode_body("[" * 8000 + "]" * 8000)
+
+
+def test_a_body_that_is_not_utf8_text_is_refused():
+    with pytest.raises(InvalidRequest):
+        decode_body(
+            '{"exp": "\ud800"}'  # a lone surrogate
+        )
+
+
+def test_identifier_account_and_body_problems_are_listed_together():
+    def body():
+        return decode_body('{"exp": "soon"}')
+
+    with pytest.raises(InvalidRequest) as caught:
+        checked_request("nope", body, account_id="acme", now=NOW, max_lifetime=86400)
+    assert [d.pointer for d in caught.value.details] == ["/identifier", "/account_id", "/exp"]
+    with pytest.raises(InvalidRequest) as caught:
+        checked_request("nope", lambda: decode_body("not json"), now=NOW, max_lifetime=86400)
+    assert [d.pointer for d in caught.value.details] == ["/identifier", ""]
+    request, account = checked_request(VIDEO.upper(), dict, account_id="F" * 32, now=NOW, max_lifetime=60)
+    assert (request.video_id, account) == (VIDEO, "f" * 32)
 
 
 def test_base64_bodies_are_decoded_and_bad_base64_refused():

@@ -36,6 +36,7 @@ from .errors import (
 )
 
 RETRY_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
+RATE_LIMIT_BLOCK_SECONDS = 300  # Cloudflare blocks every call for 5 minutes past its limit
 _MAX_UPSTREAM_MESSAGE = 500
 
 
@@ -62,12 +63,26 @@ class DeadlineRetry(Retry):
         _stacktrace: TracebackType | None = None,
     ) -> Self:
         new_retry = super().increment(method, url, response, error, _pool, _stacktrace)
-        wait = new_retry.get_retry_after(response) if response is not None else None
+        wait = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
         wait = new_retry.get_backoff_time() if wait is None else wait
         budget = _budget.get() or _UNBOUNDED
         if time.monotonic() + wait + budget.attempt > budget.deadline:
             raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
         return new_retry
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        """Cloudflare's Retry-After; one that cannot be read means "back off as usual"."""
+        return retry_after_seconds(response.headers.get("Retry-After"))
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header (seconds or an HTTP date) in seconds, or None if absent or unreadable."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, Retry().parse_retry_after(value))
+    except (InvalidHeader, ValueError, OverflowError):
+        return None
 
 
 @contextmanager
@@ -130,7 +145,7 @@ def _token_from(response: requests.Response) -> str:
     status = response.status_code
     payload = _json(response)
     if 200 <= status < 300:
-        result = payload.get("result") if isinstance(payload, dict) else None
+        result = payload.get("result")
         token = result.get("token") if isinstance(result, dict) else None
         if payload.get("success") is not True or not isinstance(token, str) or not token:
             raise UpstreamUnavailable("Cloudflare answered without a token")
@@ -141,10 +156,11 @@ def _token_from(response: requests.Response) -> str:
     if status == 404:
         raise VideoNotFound("Cloudflare has no such video in this account", errors)
     if status == 429:
+        seconds = retry_after_seconds(response.headers.get("Retry-After"))
         raise RateLimited(
             "Cloudflare's API rate limit was reached; try again later",
             errors,
-            retry_after=_retry_after(response),
+            retry_after=RATE_LIMIT_BLOCK_SECONDS if seconds is None else math.ceil(seconds),
         )
     if status == 408:
         raise UpstreamTimeout("Cloudflare timed out")
@@ -153,31 +169,25 @@ def _token_from(response: requests.Response) -> str:
     raise UpstreamUnavailable(f"Cloudflare failed with HTTP {status}")
 
 
-def _json(response: requests.Response) -> Any:
+def _json(response: requests.Response) -> dict[str, Any]:
+    """The answer's JSON object; anything else (HTML, a list, garbage) reads as {}."""
     try:
-        return response.json()
+        payload = response.json()
     except ValueError:
         return {}
+    return payload if isinstance(payload, dict) else {}
 
 
-def _errors(payload: Any) -> list[ErrorDetail] | None:
+def _errors(payload: dict[str, Any]) -> list[ErrorDetail] | None:
     """Cloudflare's own `errors`, passed through: code and message only."""
-    items = payload.get("errors") if isinstance(payload, dict) else None
+    items = payload.get("errors")
+    items = items if isinstance(items, list) else None
     details = [
         ErrorDetail(item["code"], item["message"][:_MAX_UPSTREAM_MESSAGE])
         for item in items or ()
         if isinstance(item, dict) and isinstance(item.get("code"), int) and isinstance(item.get("message"), str)
     ]
     return details or None
-
-
-def _retry_after(response: requests.Response) -> int | None:
-    """Cloudflare's Retry-After (seconds or an HTTP date) as whole seconds, if it sent one."""
-    raw = response.headers.get("Retry-After")
-    try:
-        return None if raw is None else max(0, math.ceil(Retry().parse_retry_after(raw)))
-    except InvalidHeader:
-        return None
 
 
 def _is_timeout(exc: requests.RequestException) -> bool:

@@ -80,7 +80,7 @@ class VideoNotFound(StreamTokenError):
 
 
 class RateLimited(StreamTokenError):
-    """Cloudflare's API rate limit was hit; `retry_after` (seconds) when Cloudflare said."""
+    """Cloudflare's API rate limit was hit; `retry_after`: seconds until a retry can succeed."""
 
     status, code = 429, 10005
 

@@ -17,7 +17,7 @@ from .errors import AccountMismatch, ErrorDetail, UpstreamAuthRejected, Upstream
 from .issuers import TokenIssuer
 from .model import SignedToken, TokenRequest
 from .urls import signed_urls
-from .validation import check_identifier, token_request
+from .validation import checked_request
 
 
 class CredentialsSource(Protocol):
@@ -37,11 +37,18 @@ class TokenService:
         self.issuer = issuer
         self.clock = clock
 
-    def validate(self, video_id: object, fields: Mapping[str, Any]) -> TokenRequest:
-        """Check a request without any I/O; raises InvalidRequest naming every bad field."""
-        return token_request(
-            check_identifier("identifier", video_id),
-            fields,
+    def validate(
+        self, video_id: object, read_fields: Callable[[], Mapping[str, Any]], account_id: object = None
+    ) -> tuple[TokenRequest, str | None]:
+        """Check a request without any I/O; raises InvalidRequest naming every bad field.
+
+        `read_fields` produces the body's fields (decoding it may itself fail); `account_id` is the
+        account the caller named, if any. Returns the request and that account, normalised.
+        """
+        return checked_request(
+            video_id,
+            read_fields,
+            account_id=account_id,
             now=int(self.clock()),
             max_lifetime=self.settings.max_token_lifetime,
         )
@@ -54,18 +61,11 @@ class TokenService:
             raise AccountMismatch(message, [ErrorDetail(AccountMismatch.code, message, "/account_id")])
         started = time.perf_counter()
         try:
-            token = self.issuer.issue(request, credentials, deadline)
-        except UpstreamAuthRejected:
-            observability.logger.warning("Cloudflare refused the credentials; re-reading the secret once")
-            try:
-                token = self.issuer.issue(request, self.credentials.get(refresh=True), deadline)
-            except UpstreamAuthRejected as again:
-                raise UpstreamCredentialsRejected(
-                    f"upstream credentials rejected: Cloudflare answered HTTP {again.args[0]} with the stored "
-                    "credentials"
-                ) from None
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        observability.token_issued(self.issuer.name, elapsed_ms if self.issuer.remote else None)
+            token = self._issue(request, credentials, deadline)
+        finally:
+            if self.issuer.remote:
+                observability.upstream_latency((time.perf_counter() - started) * 1000)
+        observability.token_issued(self.issuer.name)
         observability.logger.info(
             "token issued",
             extra={"video_id": request.video_id, "issuer": self.issuer.name, "expires_at": request.exp},
@@ -76,3 +76,16 @@ class TokenService:
             expires_at=request.exp,
             urls=signed_urls(token, self.settings.customer_code, request.downloadable),
         )
+
+    def _issue(self, request: TokenRequest, credentials: CloudflareCredentials, deadline: float) -> str:
+        """Issue; when Cloudflare refuses the credentials, re-read the secret once and try again."""
+        try:
+            return self.issuer.issue(request, credentials, deadline)
+        except UpstreamAuthRejected:
+            observability.logger.warning("Cloudflare refused the credentials; re-reading the secret once")
+        try:
+            return self.issuer.issue(request, self.credentials.get(refresh=True), deadline)
+        except UpstreamAuthRejected as again:
+            raise UpstreamCredentialsRejected(
+                f"upstream credentials rejected: Cloudflare answered HTTP {again.args[0]} with the stored credentials"
+            ) from None

@@ -34,7 +34,7 @@ from .model import DEFAULT_LIFETIME, DEFAULT_NBF_LEAD, AccessRule, SigningKey, T
 
 MAX_BODY_BYTES = 16 * 1024
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
-_PEM_RSA = re.compile(r"-----BEGIN RSA PRIVATE KEY-----\s+([A-Za-z0-9+/=\s]+?)\s*-----END RSA PRIVATE KEY-----\s*")
+_PEM_BEGIN, _PEM_END = "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----"
 _TYPE_NAMES = {
     "integer": "an integer",
     "boolean": "a boolean (true or false)",
@@ -61,7 +61,10 @@ def check_identifier(name: str, value: object) -> str:
 
 def decode_body(raw: str | None, *, base64_encoded: bool = False) -> dict[str, Any]:
     """The JSON object a caller sent over HTTP; no body (or only whitespace) means `{}`."""
-    data = (raw or "").encode()
+    try:
+        data = (raw or "").encode()
+    except UnicodeEncodeError:  # a lone surrogate: not text any client could have sent as UTF-8
+        raise InvalidRequest([ErrorDetail(BODY_NOT_JSON, "the body is not valid UTF-8", "")]) from None
     if base64_encoded:
         try:
             data = base64.b64decode(data, validate=True)
@@ -81,6 +84,39 @@ def decode_body(raw: str | None, *, base64_encoded: bool = False) -> dict[str, A
             [ErrorDetail(BODY_NOT_OBJECT, 'the body must be a JSON object, e.g. {"exp": 1700000000}', "")]
         )
     return fields
+
+
+def checked_request(
+    video_id: object,
+    read_fields: Callable[[], Mapping[str, Any]],
+    *,
+    account_id: object = None,
+    now: int,
+    max_lifetime: int,
+) -> tuple[TokenRequest, str | None]:
+    """The identifiers and the body together, so that one answer lists every problem in all three.
+
+    Returns the request and the (normalised) account id the caller named, if any. A body over the
+    size limit is refused at once (413).
+    """
+    problems: list[ErrorDetail] = []
+
+    def attempt[T](step: Callable[[], T]) -> T | None:
+        try:
+            return step()
+        except InvalidRequest as exc:
+            problems.extend(exc.details)
+            return None
+
+    video = attempt(lambda: check_identifier("identifier", video_id))
+    account = None if account_id is None else attempt(lambda: check_identifier("account_id", account_id))
+    fields = attempt(read_fields)
+    request = None
+    if fields is not None:
+        request = attempt(lambda: token_request(video or "", fields, now=now, max_lifetime=max_lifetime))
+    if problems or request is None:
+        raise InvalidRequest(problems)
+    return request, account
 
 
 def token_request(video_id: str, fields: Mapping[str, Any], *, now: int, max_lifetime: int) -> TokenRequest:
@@ -141,6 +177,8 @@ def token_request(video_id: str, fields: Mapping[str, Any], *, now: int, max_lif
 
 
 def _is_ip_or_cidr(value: str) -> bool:
+    if "%" in value:  # an IPv6 zone id names a local interface, never a viewer
+        return False
     try:
         ipaddress.ip_network(value, strict=False)
     except ValueError:
@@ -149,13 +187,48 @@ def _is_ip_or_cidr(value: str) -> bool:
 
 
 def _is_base64_pem_rsa_key(value: str) -> bool:
+    """Base64 of a PKCS#1 PEM whose DER is an RSAPrivateKey: a SEQUENCE of 9 INTEGERs, version first.
+
+    (Full parsing of the key is the signer's job; this keeps garbage away from Cloudflare.)
+    """
     try:
-        text = base64.b64decode(value, validate=True).decode("ascii")
-        match = _PEM_RSA.fullmatch(text)
-        der = base64.b64decode("".join(match.group(1).split()), validate=True) if match else b""
-    except (binascii.Error, UnicodeDecodeError):
+        text = base64.b64decode(value, validate=True).decode("ascii").strip()
+        if not (text.startswith(_PEM_BEGIN) and text.endswith(_PEM_END)):
+            return False
+        der = base64.b64decode("".join(text[len(_PEM_BEGIN) : -len(_PEM_END)].split()), validate=True)
+    except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII input
         return False
-    return der[:1] == b"\x30"  # a DER SEQUENCE, as every PKCS#1 key is
+    fields = _der_sequence(der)
+    return fields is not None and len(fields) >= 9 and fields[0] in (b"\x00", b"\x01") and len(fields[1]) >= 64
+
+
+def _der_sequence(der: bytes) -> list[bytes] | None:
+    """The INTEGER values of a DER SEQUENCE that spans all of `der`, or None if it is not one."""
+    content = _der_element(der, 0, tag=0x30)
+    if content is None or content[1] != len(der):
+        return None
+    integers, position = [], content[0][0]
+    while position < content[0][1]:
+        element = _der_element(der, position, tag=0x02)
+        if element is None:
+            return None
+        (start, end), position = element
+        integers.append(der[start:end])
+    return integers
+
+
+def _der_element(der: bytes, at: int, *, tag: int) -> tuple[tuple[int, int], int] | None:
+    """((content start, content end), next position) of the element at `at`, if it has `tag`."""
+    if at + 2 > len(der) or der[at] != tag:
+        return None
+    length, start = der[at + 1], at + 2
+    if length & 0x80:
+        size = length & 0x7F
+        if size == 0 or size > 4 or start + size > len(der):
+            return None
+        length, start = int.from_bytes(der[start : start + size], "big"), start + size
+    end = start + length
+    return ((start, end), end) if end <= len(der) else None
 
 
 def _refuse_constant(name: str) -> None:
