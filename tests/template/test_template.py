@@ -41,6 +41,7 @@ def test_every_route_requires_iam_or_jwt_and_iam_is_the_default():
     assert len(found) == 2
     for route in found.values():
         assert route["Properties"]["AuthorizationType"] == {"!If": ["UseJwt", "JWT", "AWS_IAM"]}
+    assert T["Rules"]["JwtModeNeedsIssuerAndAudience"]["RuleCondition"] == {"!Equals": [{"!Ref": "AuthMode"}, "JWT"]}
     authorizer = RESOURCES["JwtAuthorizer"]["Properties"]["JwtConfiguration"]
     assert authorizer == {"Issuer": {"!Ref": "JwtIssuer"}, "Audience": {"!Ref": "JwtAudience"}}
 
@@ -81,7 +82,10 @@ def test_throttling_concurrency_and_log_retention_are_parameters():
     for group in resources("AWS::Logs::LogGroup").values():
         assert group["Properties"]["RetentionInDays"] == {"!Ref": "LogRetentionDays"}
     mint = RESOURCES["MintFunction"]["Properties"]
-    assert mint["ReservedConcurrentExecutions"] == {"!Ref": "ReservedConcurrency"}
+    assert mint["ReservedConcurrentExecutions"] == {
+        "!If": ["ReserveConcurrency", {"!Ref": "ReservedConcurrency"}, {"!Ref": "AWS::NoValue"}]
+    }
+    assert T["Parameters"]["ReservedConcurrency"]["Default"] == 10
     assert mint["LoggingConfig"]["LogGroup"] == {"!Ref": "MintFunctionLogGroup"}
 
 
