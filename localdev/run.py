@@ -1,12 +1,15 @@
 """`make run`: the API on http://127.0.0.1:3000 with no Docker and no AWS account.
 
-Secrets Manager is moto's server on loopback, seeded with a generated secret. Cloudflare is the
-loopback double, unless CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID are set: then those go into
-the secret and the real API (or CLOUDFLARE_BASE_URL) is called. Ctrl-C or SIGTERM stops it.
+Secrets Manager is moto's server on loopback, seeded with a generated secret that holds a freshly
+generated Stream signing key, so tokens are signed locally (the public JWK is printed, to verify
+them); SIGNING_MODE=api sends them to the loopback Cloudflare double instead. With
+CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID set, those go into the secret (without a key) and
+the real API (or CLOUDFLARE_BASE_URL) is called. Ctrl-C or SIGTERM stops it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -16,6 +19,7 @@ import threading
 from . import stack, template
 from .cloudflare_double import CloudflareDouble
 from .local_api import LocalHttpApi
+from .signing_keys import new_signing_key, public_jwk, secret_fields
 
 EXAMPLE_ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"  # Cloudflare's documentation example
 EXAMPLE_VIDEO = "ea95132c15732412d22c1476fa83f27a"
@@ -32,17 +36,16 @@ def main() -> int:
 
     stack.apply_env(stack.FAKE_AWS_ENV)
     moto, endpoint = stack.start_moto()
-    double = None
+    double, key = None, None
     if real_token and real_account:
         account, api_token = real_account, real_token
         base_url = os.environ.get("CLOUDFLARE_BASE_URL") or "https://api.cloudflare.com/client/v4"
     else:
-        account, api_token = EXAMPLE_ACCOUNT, secrets.token_urlsafe(30)
+        account, api_token, key = EXAMPLE_ACCOUNT, secrets.token_urlsafe(30), new_signing_key()
         double = CloudflareDouble(account, api_token=api_token).start()
         base_url = double.base_url
-    secret_arn = stack.create_secret(
-        endpoint, "stream-signed-urls/cloudflare", {"account_id": account, "api_token": api_token}
-    )
+    secret = {"account_id": account, "api_token": api_token} | (secret_fields(key) if key else {})
+    secret_arn = stack.create_secret(endpoint, "stream-signed-urls/cloudflare", secret)
     stack.apply_env(
         template.function_environment(
             {
@@ -50,6 +53,7 @@ def main() -> int:
                 "STREAM_CUSTOMER_CODE": os.environ.get("STREAM_CUSTOMER_CODE", LOCAL_CUSTOMER_CODE),
                 "CLOUDFLARE_BASE_URL": base_url,
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
+                "SIGNING_MODE": os.environ.get("SIGNING_MODE", "auto"),
             }
         )
     )
@@ -64,10 +68,17 @@ def main() -> int:
         return 1
     api.start()
     upstream = "the real Cloudflare API at " + base_url if double is None else "a local Cloudflare double"
+    signing = (
+        f"tokens are signed locally (SIGNING_MODE={os.environ['SIGNING_MODE']}) with a generated key; "
+        f"its public JWK:\n  {json.dumps(public_jwk(key))}\n"
+        if key
+        else ""
+    )
     video = EXAMPLE_VIDEO if double is not None else "<VIDEO_ID>"  # a real account has its own videos
     print(
         f"Stream signed URLs API on {api.url}  (Secrets Manager: moto at {endpoint}; Cloudflare: {upstream})\n"
-        f"Routes: {', '.join(r.key for r in template.routes())}\n\n"
+        f"Routes: {', '.join(r.key for r in template.routes())}\n"
+        f"{signing}\n"
         "Try:\n"
         f"  curl -s -X POST {api.url}/videos/{video}/token -d '{{\"downloadable\": true}}'\n"
         f"  curl -s -X POST {api.url}/accounts/{account}/stream/{video}/token\n\n"

@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from stream_tokens import http_answers, runtime
 from stream_tokens.errors import RouteNotFound
 from stream_tokens.observability import logger, metrics

@@ -5,27 +5,42 @@ the built layer's python/ folder, plus boto3 and Powertools, which the runtime a
 layer provide (here: the virtual environment, pinned to the same Powertools release). It then
 handles events against moto's Secrets Manager and the Cloudflare double on loopback.
 
-The layer is built for arm64; its pure-Python code is what runs here. charset-normalizer's arm64
-accelerators are skipped by this x86_64 interpreter, which falls back to its pure-Python modules.
+The layer is built for arm64. Its Python code, ours and the libraries', is what runs here; the
+few compiled extensions built for arm64 (cryptography's Rust core, cffi's backend,
+charset-normalizer's accelerators) cannot load on this x86_64 machine, so for exactly those
+distributions the same pinned version built for this machine is put in front of the layer, and the
+test checks that the versions are identical.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import json
+import os
+import platform
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+import jwt
 import pytest
+from jwt.algorithms import RSAAlgorithm
 
+from localdev.signing_keys import new_signing_key, public_jwk, secret_fields
+from localdev.stack import create_secret
+from tests.conftest import ACCOUNT
 from tests.log_hygiene import sensitive
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / ".aws-sam" / "build"
+FUNCTION_DIR, LAYER_DIR = BUILD / "MintFunction", BUILD / "StreamTokensLayer" / "python"
+ELF_MACHINES = {"x86_64": 0x3E, "aarch64": 0xB7, "arm64": 0xB7}
 
 DRIVER = r"""
 import json, sys, time, uuid
-sys.path[:0] = [sys.argv[1], sys.argv[2]]
+sys.path[:0] = sys.argv[1].split(":")
 import app, stream_tokens
 
 class Context:
@@ -35,27 +50,58 @@ class Context:
     def __init__(self): self.deadline = time.monotonic() + 10
     def get_remaining_time_in_millis(self): return int((self.deadline - time.monotonic()) * 1000)
 
-answers = [app.lambda_handler(json.load(open(path)), Context()) for path in sys.argv[3:]]
-print("RESULT " + json.dumps({"stream_tokens": stream_tokens.__file__, "app": app.__file__, "answers": answers}))
+answers = [app.lambda_handler(json.load(open(path)), Context()) for path in sys.argv[2:]]
+names = ("stream_tokens", "app", "jwt", "requests")
+modules = {name: getattr(sys.modules.get(name), "__file__", None) for name in names}
+print("RESULT " + json.dumps({"modules": modules, "answers": answers}))
 """
 
 
-@pytest.mark.built
-def test_the_sam_build_output_handles_events(function_env, double):
-    function_dir, layer_dir = BUILD / "MintFunction", BUILD / "StreamTokensLayer" / "python"
-    assert (function_dir / "app.py").is_file() and (layer_dir / "stream_tokens").is_dir(), "run `make build` first"
-    assert sorted(p.name for p in function_dir.iterdir() if not p.name.startswith("__")) == ["app.py"]
-    events = [
-        ROOT / "events" / f"{name}.json"
-        for name in ("videos-token.valid", "account-token.defaults", "videos-token.not-json")
-    ]
-    env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"} | {k: v for k, v in function_env.items()}
-    import os
+def foreign_native_packages() -> set[str]:
+    """Top-level names in the built layer whose compiled extensions are for another CPU."""
+    host = ELF_MACHINES[platform.machine()]
+    foreign = set()
+    for library in LAYER_DIR.rglob("*.so"):
+        machine = int.from_bytes(library.read_bytes()[18:20], "little")
+        if machine != host:
+            foreign.add(library.relative_to(LAYER_DIR).parts[0])
+    return foreign
 
-    env |= {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+
+@pytest.fixture(scope="module")
+def overlay(tmp_path_factory) -> Path:
+    """This machine's build of the same versions of the layer's foreign native packages."""
+    assert (FUNCTION_DIR / "app.py").is_file() and (LAYER_DIR / "stream_tokens").is_dir(), "run `make build` first"
+    directory = tmp_path_factory.mktemp("native-overlay")
+    owners = importlib.metadata.packages_distributions()
+    for name in sorted(foreign_native_packages()):
+        top = name.split(".")[0]
+        (distribution,) = set(owners[top.removesuffix(".abi3").split(".cpython")[0]])
+        version = importlib.metadata.version(distribution)
+        built = [
+            p.name
+            for p in LAYER_DIR.glob("*.dist-info")
+            if p.name.lower().replace("_", "-").startswith(distribution.lower().replace("_", "-") + "-")
+        ]
+        assert built == [f"{p.split('-')[0]}-{version}.dist-info" for p in built] and built, (
+            distribution,
+            built,
+            version,
+        )
+        here = Path(importlib.util.find_spec(top.split(".")[0]).origin)
+        source = here.parent if here.name == "__init__.py" else here
+        (directory / source.name).symlink_to(source)
+    return directory
+
+
+def run_built(overlay: Path, env: dict[str, str], events: list[str]) -> dict:
+    paths = [str(FUNCTION_DIR), str(overlay), str(LAYER_DIR)]
+    event_files = [str(ROOT / "events" / f"{name}.json") for name in events]
+    process_env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"} | env
+    process_env |= {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
     done = subprocess.run(
-        [sys.executable, "-c", DRIVER, str(function_dir), str(layer_dir), *map(str, events)],
-        env=env,
+        [sys.executable, "-c", DRIVER, ":".join(paths), *event_files],
+        env=process_env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -65,10 +111,52 @@ def test_the_sam_build_output_handles_events(function_env, double):
     logged, _, answer_line = done.stdout.partition("RESULT ")
     print(logged, done.stderr)  # the function's log lines, into the captured output the log scan reads
     assert done.returncode == 0, done.stderr
-    result = json.loads(answer_line)
-    assert result["stream_tokens"].startswith(str(layer_dir)) and result["app"].startswith(str(function_dir))
-    statuses = [a["statusCode"] for a in result["answers"]]
-    assert statuses == [200, 200, 400]
-    for answer in result["answers"][:2]:
-        sensitive(json.loads(answer["body"])["result"]["token"])
+    result: dict = json.loads(answer_line)
+    assert result["modules"]["stream_tokens"].startswith(str(LAYER_DIR))
+    assert result["modules"]["app"].startswith(str(FUNCTION_DIR))
+    assert result["modules"]["requests"].startswith(str(LAYER_DIR))
+    for answer in result["answers"]:
+        body = json.loads(answer["body"])
+        if body["success"]:
+            sensitive(body["result"]["token"])
+    return result
+
+
+@pytest.mark.built
+def test_the_function_folder_holds_the_entry_point_only():
+    assert sorted(p.name for p in FUNCTION_DIR.iterdir() if not p.name.startswith("__")) == ["app.py"]
+    assert {"stream_tokens", "requests", "jwt", "cryptography", "fastjsonschema"} <= {
+        p.name for p in LAYER_DIR.iterdir()
+    }
+
+
+@pytest.mark.built
+def test_the_sam_build_output_calls_the_api(overlay, function_env, double):
+    result = run_built(overlay, function_env, ["videos-token.valid", "account-token.defaults", "videos-token.not-json"])
+    assert [a["statusCode"] for a in result["answers"]] == [200, 200, 400]
     assert len(double.token_requests()) == 2
+    assert result["modules"]["jwt"] is None  # API mode never loads the signing libraries
+
+
+@pytest.mark.built
+def test_the_sam_build_output_signs_locally(overlay, function_env, double, moto_endpoint):
+    key = new_signing_key()
+    sensitive(key["pem"])
+    sensitive(key["jwk"])
+    arn = create_secret(moto_endpoint, f"built-{uuid.uuid4().hex}", {"account_id": ACCOUNT} | secret_fields(key))
+    result = run_built(
+        overlay, function_env | {"CLOUDFLARE_SECRET_ARN": arn}, ["videos-token.valid", "account-token.valid"]
+    )
+    assert [a["statusCode"] for a in result["answers"]] == [200, 200]
+    assert result["modules"]["jwt"].startswith(str(LAYER_DIR))
+    if platform.machine() == "x86_64":  # the arm64 build's extensions were replaced, and only those
+        assert {p.name.split(".")[0] for p in overlay.iterdir()} == {
+            "cryptography",
+            "_cffi_backend",
+            "charset_normalizer",
+        }
+    verifier = RSAAlgorithm.from_jwk(json.dumps(public_jwk(key)))
+    for answer in result["answers"]:
+        token = json.loads(answer["body"])["result"]["token"]
+        assert jwt.decode(token, verifier, algorithms=["RS256"])["kid"] == key["id"]
+    assert double.requests == []

@@ -9,11 +9,11 @@ import time
 
 import jwt
 import pytest
-from stream_tokens.errors import ConfigurationError
 
 from localdev.apigw import http_api_event
 from localdev.cloudflare_double import Fault
 from localdev.stack import create_secret, secrets_client
+from stream_tokens.errors import ConfigurationError
 from tests.conftest import ACCOUNT, CUSTOMER_CODE, VIDEO
 from tests.keys import sensitive_pem
 
@@ -142,7 +142,11 @@ def test_legacy_email_and_key_credentials(app, double, moto_endpoint, monkeypatc
     assert "authorization" not in sent.headers
 
 
-def test_a_callers_signing_key_is_forwarded_to_cloudflare(app, double):
+def test_in_api_mode_a_callers_signing_key_is_forwarded_to_cloudflare(app, double, monkeypatch):
+    monkeypatch.setenv("SIGNING_MODE", "api")
+    from stream_tokens import runtime
+
+    runtime.reset()
     pem = sensitive_pem()
     answer = app.mint({"id": "e9db990a82666dd571c77f944a5c5c8d", "pem": pem})
     assert answer.status == 200
@@ -318,7 +322,7 @@ def test_an_unexpected_failure_is_a_500_without_a_stack_trace(app, double, monke
     def explode(*_, **__):
         raise RuntimeError("kaboom at line 42")
 
-    monkeypatch.setattr(service.issuer, "issue", explode)
+    monkeypatch.setattr(service.api, "issue", explode)
     answer = app.mint({})
     assert answer.status == 500
     text = json.dumps(answer.body)

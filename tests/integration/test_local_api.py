@@ -3,6 +3,7 @@ pointed at it, and `make run` itself started, used and stopped."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -13,9 +14,11 @@ import time
 from pathlib import Path
 
 import cloudflare
+import jwt
 import pytest
 import requests
 from cloudflare import Cloudflare
+from jwt.algorithms import RSAAlgorithm
 
 from localdev import template
 from localdev.local_api import LocalHttpApi
@@ -111,7 +114,11 @@ def test_make_run_serves_prints_a_working_curl_and_stops_on_sigterm():
         body = args[args.index("-d") + 1] if "-d" in args else None
         answer = requests.post(url, data=body, timeout=10)
         assert answer.status_code == 200, answer.text
-        sensitive(answer.json()["result"]["token"])
+        token = sensitive(answer.json()["result"]["token"])
+        # signed locally with the generated key, whose public JWK the banner printed
+        jwk = next(json.loads(line) for line in printed if line.strip().startswith('{"kty"'))
+        claims = jwt.decode(token, RSAAlgorithm.from_jwk(json.dumps(jwk)), algorithms=["RS256"])
+        assert claims["sub"] == url.split("/")[-2] and claims["kid"] == jwk["kid"]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:

@@ -94,6 +94,8 @@ def test_outputs_and_environment():
     env = function_environment({})
     assert env["CLOUDFLARE_BASE_URL"] == "https://api.cloudflare.com/client/v4"
     assert env["MAX_TOKEN_LIFETIME_SECONDS"] == "86400" and env["SECRET_MAX_AGE_SECONDS"] == "300"
+    assert env["SIGNING_MODE"] == "auto"
+    assert T["Parameters"]["SigningMode"]["AllowedValues"] == ["auto", "local", "api"]
 
 
 def test_the_cloudflare_schema_copy_is_the_shared_one():

@@ -8,6 +8,7 @@ import time
 import pytest
 import requests
 import responses
+
 from stream_tokens.cloudflare_api import CloudflareStreamApi, retry_after_seconds
 from stream_tokens.errors import (
     ErrorDetail,

@@ -7,6 +7,7 @@ import json
 import boto3
 import pytest
 from moto import mock_aws
+
 from stream_tokens.config import DEFAULT_BASE_URL, Settings
 from stream_tokens.credentials import CloudflareCredentials, SecretsManagerCredentials
 from stream_tokens.errors import ConfigurationError

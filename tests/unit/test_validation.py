@@ -6,6 +6,7 @@ import base64
 import json
 
 import pytest
+
 from stream_tokens.errors import (
     BODY_NOT_JSON,
     BODY_NOT_OBJECT,
@@ -17,7 +18,6 @@ from stream_tokens.errors import (
 )
 from stream_tokens.model import AccessRule, SigningKey
 from stream_tokens.validation import MAX_BODY_BYTES, check_identifier, checked_request, decode_body, token_request
-
 from tests.keys import cloudflare_pem, ec_pem, sensitive_pem
 
 NOW = 1_800_000_000

@@ -14,6 +14,7 @@ from .errors import ConfigurationError
 from .model import MAX_LIFETIME
 
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
+SIGNING_MODES = ("auto", "local", "api")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class Settings:
     connect_timeout: float = 3.05
     read_timeout: float = 5.0
     max_retries: int = 2
+    signing_mode: str = "auto"
+    """auto: sign locally when a key is at hand (the caller's or the secret's), else call the API;
+    local: always sign locally; api: always call Cloudflare's API (forwarding a caller's key)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -55,7 +59,11 @@ class Settings:
         base_url = env.get("CLOUDFLARE_BASE_URL", "") or DEFAULT_BASE_URL
         if not re.match(r"https?://", base_url):
             raise ConfigurationError("environment variable CLOUDFLARE_BASE_URL must be an http(s) URL")
+        signing_mode = env.get("SIGNING_MODE", "") or "auto"
+        if signing_mode not in SIGNING_MODES:
+            raise ConfigurationError(f"environment variable SIGNING_MODE must be one of {', '.join(SIGNING_MODES)}")
         return cls(
+            signing_mode=signing_mode,
             secret_id=secret_id,
             customer_code=customer_code,
             max_token_lifetime=int(number("MAX_TOKEN_LIFETIME_SECONDS", MAX_LIFETIME, 60, MAX_LIFETIME)),

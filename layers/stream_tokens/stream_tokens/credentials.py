@@ -4,6 +4,10 @@ The secret is a JSON object:
     {"account_id": "<32 hex>", "api_token": "<Cloudflare API token>"}
 or, with Cloudflare's legacy global key,
     {"account_id": "<32 hex>", "api_email": "<login email>", "api_key": "<global API key>"}
+and it may also hold a Stream signing key, as `POST /stream/keys` returned it:
+    "signing_key_id": "<32 hex>", "signing_key_pem": "<base64 PEM>", "signing_key_jwk": "<base64 JWK>"
+(either or both of pem and jwk). A secret with a signing key needs no API credentials if every
+token is signed locally.
 
 It is read through Powertools parameters, which caches it for `max_age` seconds; `get(refresh=True)`
 re-reads it at once (after Cloudflare refused a rotated token).
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import (
@@ -22,6 +26,9 @@ from aws_lambda_powertools.utilities.parameters.exceptions import (
 )
 
 from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .signing import ParsedSigningKey
 
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 
@@ -32,11 +39,14 @@ class CloudflareCredentials:
     api_token: str | None = field(default=None, repr=False)
     api_email: str | None = field(default=None, repr=False)
     api_key: str | None = field(default=None, repr=False)
+    signing_key: ParsedSigningKey | None = field(default=None, repr=False)
 
     def auth_headers(self) -> dict[str, str]:
         if self.api_token:
             return {"Authorization": f"Bearer {self.api_token}"}
-        return {"X-Auth-Email": self.api_email or "", "X-Auth-Key": self.api_key or ""}
+        if self.api_email and self.api_key:
+            return {"X-Auth-Email": self.api_email, "X-Auth-Key": self.api_key}
+        raise ConfigurationError("calling Cloudflare's API needs api_token (or api_email + api_key) in the secret")
 
     @classmethod
     def from_secret(cls, secret: Any) -> CloudflareCredentials:
@@ -58,9 +68,16 @@ class CloudflareCredentials:
         if not _HEX32.fullmatch(account_id):
             raise ConfigurationError("the Cloudflare secret's account_id is not 32 hexadecimal characters")
         api_token, api_email, api_key = text("api_token"), text("api_email"), text("api_key")
-        if not api_token and not (api_email and api_key):
-            raise ConfigurationError("the Cloudflare secret has neither api_token nor api_email + api_key")
-        return cls(account_id.lower(), api_token, api_email, api_key)
+        signing_key = None
+        if any(name.startswith("signing_key_") for name in secret):
+            from .signing import secret_signing_key  # noqa: PLC0415 - cryptography only when a key is held
+
+            signing_key = secret_signing_key(secret)
+        if not api_token and not (api_email and api_key) and signing_key is None:
+            raise ConfigurationError(
+                "the Cloudflare secret has neither api_token nor api_email + api_key nor a signing key"
+            )
+        return cls(account_id.lower(), api_token, api_email, api_key, signing_key)
 
 
 class SecretsManagerCredentials:

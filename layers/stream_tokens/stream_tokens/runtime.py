@@ -9,7 +9,7 @@ from typing import Protocol
 from .cloudflare_api import CloudflareStreamApi
 from .config import Settings
 from .credentials import SecretsManagerCredentials
-from .issuers import CloudflareApiIssuer
+from .issuers import CloudflareApiIssuer, TokenIssuer
 from .service import TokenService
 
 DEADLINE_MARGIN_MS = 250  # time kept back to answer after the last upstream attempt
@@ -29,7 +29,14 @@ def token_service() -> TokenService:
         max_retries=settings.max_retries,
     )
     credentials = SecretsManagerCredentials(settings.secret_id, settings.secret_max_age)
-    return TokenService(settings, credentials, CloudflareApiIssuer(api))
+    return TokenService(settings, credentials, CloudflareApiIssuer(api), local_signer)
+
+
+@cache
+def local_signer() -> TokenIssuer:
+    from .signing import LocalSigner  # noqa: PLC0415 - PyJWT and cryptography only when signing here
+
+    return LocalSigner()
 
 
 def deadline(context: LambdaContextLike) -> float:
@@ -40,3 +47,4 @@ def deadline(context: LambdaContextLike) -> float:
 def reset() -> None:
     """Forget the container's objects (tests: a fresh container)."""
     token_service.cache_clear()
+    local_signer.cache_clear()

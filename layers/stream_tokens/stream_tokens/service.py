@@ -29,12 +29,16 @@ class TokenService:
         self,
         settings: Settings,
         credentials: CredentialsSource,
-        issuer: TokenIssuer,
+        api: TokenIssuer,
+        local: Callable[[], TokenIssuer],
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`api` calls Cloudflare; `local` gives the local signer (built on first use: it imports
+        the crypto libraries, which an API-only container never needs)."""
         self.settings = settings
         self.credentials = credentials
-        self.issuer = issuer
+        self.api = api
+        self.local = local
         self.clock = clock
 
     def validate(
@@ -59,16 +63,17 @@ class TokenService:
         if account_id is not None and account_id.lower() != credentials.account_id:
             message = "account_id is not the account this service mints for"
             raise AccountMismatch(message, [ErrorDetail(AccountMismatch.code, message, "/account_id")])
+        issuer = self.issuer_for(request, credentials)
         started = time.perf_counter()
         try:
-            token = self._issue(request, credentials, deadline)
+            token = self._issue(issuer, request, credentials, deadline)
         finally:
-            if self.issuer.remote:
+            if issuer.remote:
                 observability.upstream_latency((time.perf_counter() - started) * 1000)
-        observability.token_issued(self.issuer.name)
+        observability.token_issued(issuer.name)
         observability.logger.info(
             "token issued",
-            extra={"video_id": request.video_id, "issuer": self.issuer.name, "expires_at": request.exp},
+            extra={"video_id": request.video_id, "issuer": issuer.name, "expires_at": request.exp},
         )
         return SignedToken(
             token=token,
@@ -77,14 +82,22 @@ class TokenService:
             urls=signed_urls(token, self.settings.customer_code, request.downloadable),
         )
 
-    def _issue(self, request: TokenRequest, credentials: CloudflareCredentials, deadline: float) -> str:
+    def issuer_for(self, request: TokenRequest, credentials: CloudflareCredentials) -> TokenIssuer:
+        """The SIGNING_MODE decides; in `auto`, any key at hand means local signing."""
+        mode = self.settings.signing_mode
+        has_key = request.signing_key is not None or credentials.signing_key is not None
+        return self.local() if mode == "local" or (mode == "auto" and has_key) else self.api
+
+    def _issue(
+        self, issuer: TokenIssuer, request: TokenRequest, credentials: CloudflareCredentials, deadline: float
+    ) -> str:
         """Issue; when Cloudflare refuses the credentials, re-read the secret once and try again."""
         try:
-            return self.issuer.issue(request, credentials, deadline)
+            return issuer.issue(request, credentials, deadline)
         except UpstreamAuthRejected:
             observability.logger.warning("Cloudflare refused the credentials; re-reading the secret once")
         try:
-            return self.issuer.issue(request, self.credentials.get(refresh=True), deadline)
+            return issuer.issue(request, self.credentials.get(refresh=True), deadline)
         except UpstreamAuthRejected as again:
             raise UpstreamCredentialsRejected(
                 f"upstream credentials rejected: Cloudflare answered HTTP {again.args[0]} with the stored credentials"

@@ -1,0 +1,141 @@
+"""Signing Stream tokens locally with a Stream signing key: no API call, no rate limit.
+
+A token is what Cloudflare's documentation builds: a JWT, RS256, header {"alg": "RS256", "kid"},
+payload `sub` (the video id), `kid`, `exp`, `nbf`, and `downloadable` / `accessRules` when given.
+Keys arrive as Cloudflare's `POST /stream/keys` returns them: `pem` and `jwk` are base64 of the
+PEM / JWK text. Parsing a key checks it (tens of milliseconds), so parsed keys are cached by their
+material: once per secret version, once per distinct caller key.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from jwt.algorithms import RSAAlgorithm
+
+from .errors import INVALID_VALUE, ConfigurationError, ErrorDetail, InvalidRequest
+from .model import TokenRequest
+
+if TYPE_CHECKING:
+    from .credentials import CloudflareCredentials
+
+
+class KeyMaterialError(Exception):
+    """The key material is unusable; the message names the problem, never the bytes."""
+
+
+@dataclass(frozen=True)
+class ParsedSigningKey:
+    id: str
+    private_key: RSAPrivateKey = field(repr=False)
+
+    @property
+    def public_key(self) -> RSAPublicKey:
+        return self.private_key.public_key()
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The public half as a JWK (what a player-side verifier or a test needs)."""
+        jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(self.public_key))
+        return jwk | {"kid": self.id, "alg": "RS256", "use": "sig"}
+
+
+def stream_token(request: TokenRequest, key: ParsedSigningKey) -> str:
+    """Sign `request` with `key`, exactly as Cloudflare's documentation builds a token."""
+    payload = {"sub": request.video_id, "kid": key.id} | request.claims()
+    return jwt.encode(payload, key.private_key, algorithm="RS256", headers={"kid": key.id, "typ": None})
+
+
+@lru_cache(maxsize=16)
+def parse_signing_key(key_id: str, pem_b64: str | None = None, jwk_b64: str | None = None) -> ParsedSigningKey:
+    """A Stream signing key from Cloudflare's base64 `pem` and/or `jwk`; both must be the same key."""
+    if not key_id:
+        raise KeyMaterialError("the signing key id is missing")
+    if pem_b64 is None and jwk_b64 is None:
+        raise KeyMaterialError("neither a PEM nor a JWK was given")
+    keys = []
+    if pem_b64 is not None:
+        keys.append(_from_pem(pem_b64))
+    if jwk_b64 is not None:
+        keys.append(_from_jwk(jwk_b64, key_id))
+    if len(keys) == 2 and keys[0].private_numbers() != keys[1].private_numbers():
+        raise KeyMaterialError("the PEM and the JWK are different keys")
+    return ParsedSigningKey(key_id.lower(), keys[0])
+
+
+def _decode(value: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        raise KeyMaterialError(f"the {what} is not base64") from None
+
+
+def _from_pem(pem_b64: str) -> RSAPrivateKey:
+    try:
+        key = serialization.load_pem_private_key(_decode(pem_b64, "PEM"), password=None)
+    except (ValueError, TypeError):
+        raise KeyMaterialError("the PEM is not an unencrypted PEM private key") from None
+    if not isinstance(key, RSAPrivateKey):
+        raise KeyMaterialError("the PEM is not an RSA key")
+    return key
+
+
+def _from_jwk(jwk_b64: str, key_id: str) -> RSAPrivateKey:
+    try:
+        jwk = json.loads(_decode(jwk_b64, "JWK"))
+    except ValueError:
+        raise KeyMaterialError("the JWK is not JSON") from None
+    if not isinstance(jwk, dict) or jwk.get("kty") != "RSA":
+        raise KeyMaterialError("the JWK is not an RSA key")
+    if "kid" in jwk and str(jwk["kid"]).lower() != key_id.lower():
+        raise KeyMaterialError("the JWK's kid is not the signing key id")
+    try:
+        key = RSAAlgorithm.from_jwk(jwk)
+    except (jwt.InvalidKeyError, ValueError, KeyError, TypeError):
+        raise KeyMaterialError("the JWK is not a usable RSA key") from None
+    if not isinstance(key, RSAPrivateKey):
+        raise KeyMaterialError("the JWK holds only a public key")
+    return key
+
+
+def secret_signing_key(secret: dict[str, Any]) -> ParsedSigningKey | None:
+    """The signing key in the credentials secret, if it holds one (a ConfigurationError if broken)."""
+    names = ("signing_key_id", "signing_key_pem", "signing_key_jwk")
+    given = {name: secret.get(name) for name in names if secret.get(name) not in (None, "")}
+    if not given:
+        return None
+    if any(not isinstance(value, str) for value in given.values()):
+        raise ConfigurationError("the Cloudflare secret's signing_key_* fields must be strings")
+    try:
+        return parse_signing_key(
+            given.get("signing_key_id", ""), given.get("signing_key_pem"), given.get("signing_key_jwk")
+        )
+    except KeyMaterialError as exc:
+        raise ConfigurationError(f"the Cloudflare secret's signing key is unusable: {exc}") from None
+
+
+class LocalSigner:
+    """Signs tokens here: with the caller's key when the request carries one, else the secret's."""
+
+    name = "local"
+    remote = False
+
+    def issue(self, request: TokenRequest, credentials: CloudflareCredentials, deadline: float) -> str:
+        return stream_token(request, self.key_for(request, credentials))
+
+    @staticmethod
+    def key_for(request: TokenRequest, credentials: CloudflareCredentials) -> ParsedSigningKey:
+        if request.signing_key is not None:
+            try:
+                return parse_signing_key(request.signing_key.id, request.signing_key.pem)
+            except KeyMaterialError as exc:
+                raise InvalidRequest([ErrorDetail(INVALID_VALUE, f"pem is unusable: {exc}", "/pem")]) from None
+        if credentials.signing_key is None:
+            raise ConfigurationError("local signing needs a signing key in the Cloudflare secret")
+        return credentials.signing_key

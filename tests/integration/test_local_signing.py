@@ -1,0 +1,177 @@
+"""Local signing through the HTTP handler: SIGNING_MODE, keys in the secret, keys in the request,
+and the same answer whichever issuer signs."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import jwt
+import pytest
+from jwt.algorithms import RSAAlgorithm
+
+from localdev.signing_keys import new_signing_key, public_jwk, secret_fields
+from localdev.stack import create_secret
+from stream_tokens.errors import ConfigurationError
+from tests.conftest import ACCOUNT, CUSTOMER_CODE, VIDEO
+from tests.log_hygiene import sensitive
+
+RULES = [
+    {"type": "ip.geoip.country", "action": "block", "country": ["US", "MX"]},
+    {"type": "ip.src", "action": "allow", "ip": ["93.184.216.0/24", "2400:cb00::/32"]},
+    {"type": "any", "action": "block"},
+]
+
+
+def cloudflare_key() -> dict:
+    key = new_signing_key()
+    sensitive(key["pem"])
+    sensitive(key["jwk"])
+    return key
+
+
+@pytest.fixture
+def key() -> dict:
+    return cloudflare_key()
+
+
+def use_secret(monkeypatch, moto_endpoint: str, fields: dict, mode: str = "auto") -> None:
+    arn = create_secret(moto_endpoint, f"signing-{uuid.uuid4().hex}", fields)
+    monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
+    monkeypatch.setenv("SIGNING_MODE", mode)
+    from stream_tokens import runtime
+
+    runtime.reset()
+
+
+def claims_of(token: str, key: dict) -> dict:
+    verifier = RSAAlgorithm.from_jwk(json.dumps(public_jwk(key)))
+    return jwt.decode(token, verifier, algorithms=["RS256"], options={"verify_exp": False, "verify_nbf": False})
+
+
+def test_a_key_in_the_secret_signs_locally_without_calling_cloudflare(
+    app, double, moto_endpoint, monkeypatch, key, capsys
+):
+    use_secret(monkeypatch, moto_endpoint, {"account_id": ACCOUNT, "api_token": double.api_token} | secret_fields(key))
+    exp = int(time.time()) + 600
+    answer = app.mint({"exp": exp, "downloadable": True, "accessRules": RULES})
+    assert answer.status == 200, answer.body
+    result = answer.body["result"]
+    sensitive(result["token"])
+    assert jwt.get_unverified_header(result["token"]) == {"alg": "RS256", "kid": key["id"]}
+    claims = claims_of(result["token"], key)
+    assert claims == {
+        "sub": VIDEO,
+        "kid": key["id"],
+        "exp": exp,
+        "nbf": claims["nbf"],
+        "downloadable": True,
+        "accessRules": RULES,
+    }
+    assert result["expires_at"] == exp and result["video_id"] == VIDEO
+    assert (
+        result["urls"]["mp4"]
+        == f"https://customer-{CUSTOMER_CODE}.cloudflarestream.com/{result['token']}/downloads/default.mp4"
+    )
+    assert double.requests == []
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert [(e["Issuer"], e["TokensIssued"], "UpstreamLatency" in e) for e in emf] == [("local", [1.0], False)]
+
+
+def test_local_and_api_tokens_carry_the_same_claims_and_answers_the_same_shape(
+    app, double, moto_endpoint, monkeypatch, key
+):
+    from stream_tokens import runtime
+
+    frozen = int(time.time()) - 1  # one instant for both requests
+    body = {"exp": frozen + 900, "downloadable": True, "accessRules": RULES}
+    answers = {}
+    for mode in ("api", "local"):
+        use_secret(
+            monkeypatch,
+            moto_endpoint,
+            {"account_id": ACCOUNT, "api_token": double.api_token} | secret_fields(key),
+            mode,
+        )
+        runtime.token_service().clock = lambda: frozen
+        answers[mode] = app.mint(body)
+        assert answers[mode].status == 200, answers[mode].body
+        sensitive(answers[mode].body["result"]["token"])
+    (sent,) = double.token_requests()
+    local_claims = claims_of(answers["local"].body["result"]["token"], key)
+    assert {k: v for k, v in local_claims.items() if k not in ("sub", "kid")} == sent.body
+    assert sent.body == {"exp": frozen + 900, "nbf": frozen - 3600, "downloadable": True, "accessRules": RULES}
+    api, local = answers["api"].body["result"], answers["local"].body["result"]
+    assert set(api) == set(local) and set(api["urls"]) == set(local["urls"])
+    assert (api["video_id"], api["expires_at"]) == (local["video_id"], local["expires_at"])
+    for name, url in local["urls"].items():
+        assert url.replace(local["token"], "T") == api["urls"][name].replace(api["token"], "T")
+
+
+def test_defaults_match_cloudflares_when_signing_locally(app, double, moto_endpoint, monkeypatch, key):
+    use_secret(monkeypatch, moto_endpoint, {"account_id": ACCOUNT} | secret_fields(key))
+    before = int(time.time())
+    answer = app.mint(None)
+    claims = claims_of(answer.body["result"]["token"], key)
+    sensitive(answer.body["result"]["token"])
+    assert before + 3600 <= claims["exp"] <= int(time.time()) + 3600
+    assert claims["nbf"] == claims["exp"] - 7200
+    assert "downloadable" not in claims and "accessRules" not in claims
+
+
+def test_a_callers_own_key_is_used_to_sign_locally_in_auto_mode(app, double, key):
+    answer = app.mint({"id": key["id"], "pem": key["pem"]})
+    assert answer.status == 200
+    sensitive(answer.body["result"]["token"])
+    assert claims_of(answer.body["result"]["token"], key)["kid"] == key["id"]
+    assert double.requests == []
+
+
+def test_without_a_key_auto_mode_calls_the_api(app, double):
+    assert app.mint({}).status == 200
+    assert len(double.token_requests()) == 1
+
+
+def test_api_mode_calls_cloudflare_even_with_a_key_in_the_secret(app, double, moto_endpoint, monkeypatch, key):
+    use_secret(
+        monkeypatch, moto_endpoint, {"account_id": ACCOUNT, "api_token": double.api_token} | secret_fields(key), "api"
+    )
+    answer = app.mint({})
+    assert answer.status == 200
+    assert answer.body["result"]["token"] == double.issued_tokens[0]
+
+
+@pytest.mark.parametrize(
+    ("fields", "logged"),
+    [
+        ({"signing_key_id": "k" * 32, "signing_key_pem": "not base64!"}, "the PEM is not base64"),
+        ({"signing_key_id": "k" * 32, "signing_key_pem": "aGVsbG8="}, "not an unencrypted PEM private key"),
+        ("ec", "not an RSA key"),
+        ("no-id", "the signing key id is missing"),
+        ({}, "local signing needs a signing key"),
+    ],
+)
+def test_bad_key_material_is_a_500_and_a_precise_log_line_without_key_bytes(
+    app, double, moto_endpoint, monkeypatch, caplog, fields, logged
+):
+    from tests.keys import ec_pem
+
+    if fields == "ec":
+        fields = {"signing_key_id": "e" * 32, "signing_key_pem": sensitive(ec_pem())}
+    elif fields == "no-id":
+        fields = {"signing_key_pem": cloudflare_key()["pem"]}
+    use_secret(monkeypatch, moto_endpoint, {"account_id": ACCOUNT, "api_token": double.api_token} | fields, "local")
+    answer = app.mint({})
+    assert answer.status == 500
+    assert answer.body["errors"] == [{"code": 10010, "message": ConfigurationError.PUBLIC_MESSAGE}]
+    details = [getattr(r, "detail", "") for r in caplog.records if r.levelname == "ERROR"]
+    assert any(logged in d for d in details), details
+    assert double.requests == []
+
+
+def test_a_secret_with_only_a_key_cannot_call_the_api(app, double, moto_endpoint, monkeypatch, key, caplog):
+    use_secret(monkeypatch, moto_endpoint, {"account_id": ACCOUNT} | secret_fields(key), "api")
+    answer = app.mint({})
+    assert answer.status == 500
+    assert any("needs api_token" in getattr(r, "detail", "") for r in caplog.records)

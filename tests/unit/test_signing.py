@@ -1,0 +1,175 @@
+"""Local signing: the token Cloudflare's documentation builds, from keys in Cloudflare's format."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from localdev.signing_keys import new_signing_key, public_jwk
+from stream_tokens.credentials import CloudflareCredentials
+from stream_tokens.errors import ConfigurationError, InvalidRequest
+from stream_tokens.model import AccessRule, SigningKey, TokenRequest
+from stream_tokens.signing import KeyMaterialError, LocalSigner, parse_signing_key, stream_token
+from tests.keys import ec_pem
+from tests.log_hygiene import sensitive
+
+VIDEO = "ea95132c15732412d22c1476fa83f27a"
+ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
+NOW = 1_800_000_000
+
+
+@pytest.fixture(scope="module")
+def key() -> dict:
+    made = new_signing_key()
+    sensitive(made["pem"])
+    sensitive(made["jwk"])
+    return made
+
+
+def payload(token: str, verifier) -> dict:
+    return jwt.decode(token, verifier, algorithms=["RS256"], options={"verify_exp": False, "verify_nbf": False})
+
+
+def test_a_token_is_the_jwt_cloudflare_documents(key):
+    parsed = parse_signing_key(key["id"], key["pem"], key["jwk"])
+    request = TokenRequest(VIDEO, exp=NOW + 600, nbf=NOW - 60)
+    token = stream_token(request, parsed)
+    assert jwt.get_unverified_header(token) == {"alg": "RS256", "kid": key["id"]}
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert header == {"alg": "RS256", "kid": key["id"]}  # exactly: no typ
+    from_pem = parsed.public_key
+    from_jwk = RSAAlgorithm.from_jwk(json.dumps(public_jwk(key)))
+    for verifier in (from_pem, from_jwk):
+        assert payload(token, verifier) == {"sub": VIDEO, "kid": key["id"], "exp": NOW + 600, "nbf": NOW - 60}
+    assert "=" not in token
+
+
+def test_downloadable_and_access_rules_are_claims_only_when_given(key):
+    parsed = parse_signing_key(key["id"], key["pem"])
+    rules = (AccessRule("ip.src", "allow", ip=("192.0.2.0/24",)), AccessRule("any", "block"))
+    token = stream_token(TokenRequest(VIDEO, NOW + 60, NOW - 60, True, rules), parsed)
+    claims = payload(token, parsed.public_key)
+    assert claims["downloadable"] is True
+    assert claims["accessRules"] == [
+        {"type": "ip.src", "action": "allow", "ip": ["192.0.2.0/24"]},
+        {"type": "any", "action": "block"},
+    ]
+    assert isinstance(claims["exp"], int)
+
+
+def test_pem_only_jwk_only_and_both_give_the_same_key(key):
+    pem_key = parse_signing_key(key["id"], key["pem"])
+    jwk_key = parse_signing_key(key["id"], None, key["jwk"])
+    both = parse_signing_key(key["id"], key["pem"], key["jwk"])
+    numbers = {k.private_key.private_numbers() for k in (pem_key, jwk_key, both)}
+    assert len(numbers) == 1
+    assert both.public_jwk()["kid"] == key["id"] and "d" not in both.public_jwk()
+
+
+def test_a_key_is_parsed_once_per_distinct_material(key):
+    parse_signing_key.cache_clear()
+    secret = {"account_id": ACCOUNT, "signing_key_id": key["id"], "signing_key_pem": key["pem"]}
+    first = CloudflareCredentials.from_secret(secret)
+    for _ in range(99):
+        assert CloudflareCredentials.from_secret(dict(secret)).signing_key is first.signing_key
+    assert parse_signing_key.cache_info().misses == 1
+
+
+def other_key_pem() -> str:
+    return new_signing_key()["pem"]
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"signing_key_pem": "KEY"}, "id is missing"),
+        ({"signing_key_id": "k"}, "neither a PEM nor a JWK"),
+        ({"signing_key_id": "k", "signing_key_pem": "%%%"}, "PEM is not base64"),
+        ({"signing_key_id": "k", "signing_key_pem": b64("hello")}, "not an unencrypted PEM"),
+        ({"signing_key_id": "k", "signing_key_pem": ec_pem()}, "not an RSA key"),
+        ({"signing_key_id": "k", "signing_key_jwk": "%%%"}, "JWK is not base64"),
+        ({"signing_key_id": "k", "signing_key_jwk": b64("[1]")}, "not an RSA key"),
+        ({"signing_key_id": "k", "signing_key_jwk": b64('{"kty": "RSA", "n": 1}')}, "not a usable RSA key"),
+        ({"signing_key_id": 7, "signing_key_pem": "x"}, "must be strings"),
+    ],
+)
+def test_bad_key_material_in_the_secret_is_a_configuration_error_naming_the_problem(fields, problem):
+    with pytest.raises(ConfigurationError) as caught:
+        CloudflareCredentials.from_secret({"account_id": ACCOUNT, "api_token": "t"} | fields)
+    assert problem in caught.value.detail
+    assert caught.value.message == ConfigurationError.PUBLIC_MESSAGE
+
+
+def test_a_public_only_jwk_a_mismatched_kid_and_two_different_keys_are_refused(key):
+    with pytest.raises(KeyMaterialError, match="only a public key"):
+        parse_signing_key(key["id"], None, b64(json.dumps(public_jwk(key))))
+    with pytest.raises(KeyMaterialError, match="kid is not the signing key id"):
+        parse_signing_key("f" * 32, None, key["jwk"])
+    with pytest.raises(KeyMaterialError, match="different keys"):
+        parse_signing_key(key["id"], other_key_pem(), key["jwk"])
+
+
+def test_key_errors_never_carry_the_material(key):
+    broken = key["pem"][:-8] + "AAAAAAA="
+    with pytest.raises(ConfigurationError) as caught:
+        CloudflareCredentials.from_secret(
+            {"account_id": ACCOUNT, "signing_key_id": key["id"], "signing_key_pem": broken}
+        )
+    assert key["pem"][:40] not in caught.value.detail and "MII" not in caught.value.detail
+
+
+def test_a_secret_with_only_a_signing_key_is_enough_for_local_signing_not_for_the_api(key):
+    credentials = CloudflareCredentials.from_secret(
+        {"account_id": ACCOUNT, "signing_key_id": key["id"], "signing_key_pem": key["pem"]}
+    )
+    assert credentials.signing_key is not None
+    with pytest.raises(ConfigurationError) as caught:
+        credentials.auth_headers()
+    assert "needs api_token" in caught.value.detail
+
+
+def test_the_signer_prefers_the_callers_key_and_needs_one(key):
+    signer = LocalSigner()
+    secret_key = parse_signing_key(key["id"], key["pem"])
+    caller = new_signing_key()
+    sensitive(caller["pem"])
+    request = TokenRequest(VIDEO, NOW + 60, NOW - 60, signing_key=SigningKey(caller["id"], caller["pem"]))
+    with_secret_key = CloudflareCredentials(ACCOUNT, api_token="t", signing_key=secret_key)
+    token = signer.issue(request, with_secret_key, deadline=0)
+    assert jwt.get_unverified_header(token)["kid"] == caller["id"]
+    assert payload(token, parse_signing_key(caller["id"], caller["pem"]).public_key)["sub"] == VIDEO
+    plain = TokenRequest(VIDEO, NOW + 60, NOW - 60)
+    assert jwt.get_unverified_header(signer.issue(plain, with_secret_key, deadline=0))["kid"] == key["id"]
+    with pytest.raises(ConfigurationError):
+        signer.issue(plain, CloudflareCredentials(ACCOUNT, api_token="t"), deadline=0)
+
+
+def test_a_callers_key_that_does_not_load_is_the_callers_400():
+    # Shaped like a PKCS#1 key (a SEQUENCE of nine INTEGERs) but not a consistent RSA key.
+    integer = bytes([0x02, 0x41, 0x00]) + b"\x01" * 64
+    body = bytes([0x02, 0x01, 0x00]) + integer * 8
+    der = bytes([0x30, 0x82]) + len(body).to_bytes(2, "big") + body
+    pem = "-----BEGIN RSA PRIVATE KEY-----\n" + base64.encodebytes(der).decode() + "-----END RSA PRIVATE KEY-----\n"
+    request = TokenRequest(VIDEO, NOW + 60, NOW - 60, signing_key=SigningKey("a" * 32, b64(pem)))
+    with pytest.raises(InvalidRequest) as caught:
+        LocalSigner().issue(request, CloudflareCredentials(ACCOUNT, api_token="t"), deadline=0)
+    assert [d.pointer for d in caught.value.details] == ["/pem"]
+    from stream_tokens.validation import token_request
+
+    assert token_request(VIDEO, {"id": "a" * 32, "pem": b64(pem)}, now=NOW, max_lifetime=86400).signing_key
+
+
+def test_rsa_keys_of_other_sizes_sign_too():
+    small = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    parsed = parse_signing_key("b" * 32, None, b64(RSAAlgorithm.to_jwk(small)))
+    token = stream_token(TokenRequest(VIDEO, NOW + 60, NOW - 60), parsed)
+    assert payload(token, small.public_key())["kid"] == "b" * 32
