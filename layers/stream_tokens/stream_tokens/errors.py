@@ -52,13 +52,25 @@ class StreamTokenError(Exception):
         return type(self).__name__
 
 
+class InternalError(StreamTokenError):
+    """Something unexpected failed; it is logged with its stack trace, never shown."""
+
+    status, code = 500, 10000
+
+    def __init__(self) -> None:
+        super().__init__("Internal error; the operator has been told.")
+
+
 class InvalidRequest(StreamTokenError):
     """The request breaks the token schema; `details` lists every field that does."""
 
     status, code = 400, 10001
 
     def __init__(self, details: list[ErrorDetail]) -> None:
-        super().__init__("; ".join(d.message for d in details), details)
+        super().__init__(
+            "; ".join(d.message + (f" (at {d.pointer or '/'})" if d.pointer is not None else "") for d in details),
+            details,
+        )
 
 
 class PayloadTooLarge(StreamTokenError):

@@ -8,10 +8,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 from . import envelope, observability
-from .errors import ConfigurationError, RateLimited, StreamTokenError
+from .errors import RateLimited
 
 HEADERS = {"Cache-Control": "no-store"}
-INTERNAL_ERROR = StreamTokenError("Internal error; the operator has been told.")
 
 
 def ok(result: Any) -> Response[str]:
@@ -20,17 +19,7 @@ def ok(result: Any) -> Response[str]:
 
 def error(exc: Exception) -> Response[str]:
     """The answer for any failure, logged once; nothing of a secret or a stack trace is sent."""
-    if not isinstance(exc, StreamTokenError):
-        observability.logger.exception("unexpected failure")
-        exc = INTERNAL_ERROR
-    elif isinstance(exc, ConfigurationError):
-        observability.logger.error("configuration error", extra={"detail": exc.detail})
-    else:
-        observability.logger.info(
-            "request refused",
-            extra={"kind": exc.kind, "status": exc.status, "errors": [d.to_json() for d in exc.details]},
-        )
-    observability.error(exc.kind)
+    exc = observability.refused(exc)
     headers = {}
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)

@@ -7,14 +7,20 @@ a token: log calls pass ids, kinds, codes and timings only.
 
 from __future__ import annotations
 
+import warnings
+
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from .errors import ConfigurationError, InternalError, StreamTokenError
 
 SERVICE = "stream-signed-urls"
 NAMESPACE = "StreamSignedUrls"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+# An invocation that only failed publishes its Errors metric on its own (below): not a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 
 def token_issued(issuer: str) -> None:
@@ -27,6 +33,24 @@ def upstream_latency(milliseconds: float) -> None:
     metrics.add_metric(name="UpstreamLatency", unit=MetricUnit.Milliseconds, value=milliseconds)
 
 
-def error(kind: str) -> None:
-    metrics.add_dimension(name="ErrorKind", value=kind)
-    metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+def refused(exc: Exception) -> StreamTokenError:
+    """Log a failure once and count it by kind; anything unexpected becomes an InternalError.
+
+    Errors are published one by one (each with its own ErrorKind dimension), so that a batch with
+    several kinds of failure counts each correctly.
+    """
+    if not isinstance(exc, StreamTokenError):
+        logger.exception("unexpected failure")
+        exc = InternalError()
+    elif isinstance(exc, ConfigurationError):
+        logger.error("configuration error", extra={"detail": exc.detail})
+    else:
+        logger.info(
+            "request refused",
+            extra={"kind": exc.kind, "status": exc.status, "errors": [d.to_json() for d in exc.details]},
+        )
+    with single_metric(
+        name="Errors", unit=MetricUnit.Count, value=1, namespace=NAMESPACE, default_dimensions={"service": SERVICE}
+    ) as metric:
+        metric.add_dimension(name="ErrorKind", value=exc.kind)
+    return exc
