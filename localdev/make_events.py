@@ -1,7 +1,9 @@
-"""Write events/: API Gateway HTTP API (v2) events for both routes, for tests and `sam local invoke -e`.
+"""Write events/, the real event shapes for tests and `sam local invoke -e`.
 
-`make events` regenerates them; tests/integration/test_events.py runs every one through the handler.
-The account is Cloudflare's documentation example, the one `make run` and the tests configure.
+API Gateway HTTP API (v2) events for every route, and the direct function's events (direct.*):
+one request, a Step Functions input, a list, an EventBridge event, an EventBridge Pipe's batch of
+SQS records. `make events` regenerates them; the tests run every one through its handler. The
+account is Cloudflare's documentation example, the one `make run` and the tests configure.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from .run import EXAMPLE_ACCOUNT, EXAMPLE_VIDEO
 from .template import ROOT, routes
 
 EVENTS = ROOT / "events"
+OTHER_VIDEO = "5d5bc37ffcf54c9b82e996823bffbb81"
 ACCOUNT_PATH = f"/accounts/{EXAMPLE_ACCOUNT}/stream/{EXAMPLE_VIDEO}/token"
 VIDEO_PATH = f"/videos/{EXAMPLE_VIDEO}/token"
 RULES = [
@@ -35,6 +38,62 @@ CASES: dict[str, tuple[str, str | None]] = {
     "account-token.defaults": (ACCOUNT_PATH, None),
     "account-token.other-account": (f"/accounts/{'f' * 32}/stream/{EXAMPLE_VIDEO}/token", "{}"),
     "account-token.invalid-signing-key": (ACCOUNT_PATH, json.dumps({"id": "e9db990a82666dd571c77f944a5c5c8d"})),
+    "videos-tokens.batch": (
+        "/videos/tokens",
+        json.dumps(
+            {
+                "requests": [
+                    {"identifier": EXAMPLE_VIDEO, "downloadable": True},
+                    {"identifier": "not-a-video-id", "exp": 1500000000},
+                    {"identifier": OTHER_VIDEO, "accessRules": RULES[1:]},
+                ]
+            }
+        ),
+    ),
+}
+
+SINGLE = {"identifier": EXAMPLE_VIDEO, "downloadable": True, "accessRules": RULES}
+DIRECT: dict[str, object] = {
+    # Lambda invoke / a Step Functions task: one request object.
+    "direct.single": SINGLE,
+    "direct.single-invalid": {"identifier": "not-a-video-id", "exp": 1500000000, "colour": "red"},
+    "direct.step-functions-input": {"identifier": EXAMPLE_VIDEO, "account_id": EXAMPLE_ACCOUNT},
+    # Step Functions batches and EventBridge Pipes enrichment (after an input transformer): a list.
+    "direct.list": [SINGLE, {"identifier": EXAMPLE_VIDEO, "downloadable": 1}, {"identifier": OTHER_VIDEO}],
+    # An EventBridge rule's target: the request is the event's detail.
+    "direct.eventbridge": {
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "Stream Token Requested",
+        "source": "com.example.catalogue",
+        "account": "123456789012",
+        "time": "2026-11-23T12:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"identifier": EXAMPLE_VIDEO, "accessRules": RULES[1:]},
+    },
+    # An EventBridge Pipe from SQS, enrichment step: SQS records whose body is the request.
+    "direct.pipes-sqs-batch": [
+        {
+            "messageId": f"059f36b4-87a3-44ab-83d2-66197590{i:04d}",
+            "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
+            "body": body,
+            "attributes": {
+                "ApproximateReceiveCount": "1",
+                "SentTimestamp": "1795435200000",
+                "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                "ApproximateFirstReceiveTimestamp": "1795435200001",
+            },
+            "messageAttributes": {},
+            "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:stream-token-requests",
+            "awsRegion": "us-east-1",
+        }
+        for i, body in enumerate(
+            [json.dumps({"identifier": EXAMPLE_VIDEO}), "not json", json.dumps({"identifier": OTHER_VIDEO})]
+        )
+    ],
 }
 
 
@@ -55,7 +114,9 @@ def main() -> None:
     EVENTS.mkdir(exist_ok=True)
     for name in CASES:
         (EVENTS / f"{name}.json").write_text(json.dumps(build(name), indent=2) + "\n")
-    print(f"wrote {len(CASES)} events to {EVENTS}")
+    for name, event in DIRECT.items():
+        (EVENTS / f"{name}.json").write_text(json.dumps(event, indent=2) + "\n")
+    print(f"wrote {len(CASES) + len(DIRECT)} events to {EVENTS}")
 
 
 if __name__ == "__main__":

@@ -36,3 +36,20 @@ def sensitive_pem() -> str:
     pem = cloudflare_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
     sensitive(base64.b64decode(pem).decode().splitlines()[1])  # a line of the key itself
     return sensitive(pem)
+
+
+def sensitive_key() -> dict:
+    """A Stream signing key in Cloudflare's format, every form of its private part registered for
+    the log scan: the base64 PEM and JWK, the PEM's own lines, and the JWK's private exponent."""
+    import json
+
+    from localdev.signing_keys import new_signing_key
+
+    key = new_signing_key()
+    sensitive(key["pem"])
+    sensitive(key["jwk"])
+    for line in base64.b64decode(key["pem"]).decode().splitlines()[1:-1]:
+        if len(line) >= 40:
+            sensitive(line)
+    sensitive(json.loads(base64.b64decode(key["jwk"]))["d"])
+    return key

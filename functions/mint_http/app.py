@@ -2,6 +2,7 @@
 
 POST /accounts/{account_id}/stream/{identifier}/token   Cloudflare's own path, body and envelope
 POST /videos/{identifier}/token                         the same, for the configured account
+POST /videos/tokens                                     {"requests": [...]}: a token per item, in order
 
 Thin on purpose: it adapts the API Gateway event to `stream_tokens` and back.
 """
@@ -14,10 +15,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stream_tokens import http_answers, runtime
+from stream_tokens import envelope, http_answers, runtime
 from stream_tokens.errors import RouteNotFound
 from stream_tokens.observability import logger, metrics
-from stream_tokens.validation import decode_body
+from stream_tokens.validation import MAX_BATCH_BODY_BYTES, batch_body, decode_body
 
 app = APIGatewayHttpResolver()
 
@@ -30,6 +31,16 @@ def mint_in_account(account_id: str, identifier: str) -> Response[str]:
 @app.post("/videos/<identifier>/token")
 def mint(identifier: str) -> Response[str]:
     return _mint(identifier, None)
+
+
+@app.post("/videos/tokens")
+def mint_batch() -> Response[str]:
+    event = app.current_event
+    service = runtime.token_service()
+    body = decode_body(event.body, base64_encoded=bool(event.is_base64_encoded), limit=MAX_BATCH_BODY_BYTES)
+    requests = batch_body(body, max_items=service.settings.batch_max_items)
+    outcomes = service.mint_many(requests, at="/requests", deadline=runtime.deadline(app.lambda_context))
+    return http_answers.ok([envelope.outcome(outcome) for outcome in outcomes])
 
 
 def _mint(identifier: str, account_id: str | None) -> Response[str]:

@@ -36,6 +36,7 @@ from tests.log_hygiene import sensitive
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / ".aws-sam" / "build"
 FUNCTION_DIR, LAYER_DIR = BUILD / "MintFunction", BUILD / "StreamTokensLayer" / "python"
+DIRECT_DIR = BUILD / "MintDirectFunction"
 ELF_MACHINES = {"x86_64": 0x3E, "aarch64": 0xB7, "arm64": 0xB7}
 
 DRIVER = r"""
@@ -94,8 +95,8 @@ def overlay(tmp_path_factory) -> Path:
     return directory
 
 
-def run_built(overlay: Path, env: dict[str, str], events: list[str]) -> dict:
-    paths = [str(FUNCTION_DIR), str(overlay), str(LAYER_DIR)]
+def run_built(overlay: Path, env: dict[str, str], events: list[str], function_dir: Path = FUNCTION_DIR) -> dict:
+    paths = [str(function_dir), str(overlay), str(LAYER_DIR)]
     event_files = [str(ROOT / "events" / f"{name}.json") for name in events]
     process_env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"} | env
     process_env |= {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
@@ -113,18 +114,19 @@ def run_built(overlay: Path, env: dict[str, str], events: list[str]) -> dict:
     assert done.returncode == 0, done.stderr
     result: dict = json.loads(answer_line)
     assert result["modules"]["stream_tokens"].startswith(str(LAYER_DIR))
-    assert result["modules"]["app"].startswith(str(FUNCTION_DIR))
+    assert result["modules"]["app"].startswith(str(function_dir))
     assert result["modules"]["requests"].startswith(str(LAYER_DIR))
     for answer in result["answers"]:
-        body = json.loads(answer["body"])
+        body = json.loads(answer["body"]) if "body" in answer else {"success": True, "result": answer}
         if body["success"]:
             sensitive(body["result"]["token"])
     return result
 
 
 @pytest.mark.built
-def test_the_function_folder_holds_the_entry_point_only():
-    assert sorted(p.name for p in FUNCTION_DIR.iterdir() if not p.name.startswith("__")) == ["app.py"]
+def test_the_function_folders_hold_the_entry_point_only():
+    for function_dir in (FUNCTION_DIR, DIRECT_DIR):
+        assert sorted(p.name for p in function_dir.iterdir() if not p.name.startswith("__")) == ["app.py"]
     assert {"stream_tokens", "requests", "jwt", "cryptography", "fastjsonschema"} <= {
         p.name for p in LAYER_DIR.iterdir()
     }
@@ -160,3 +162,10 @@ def test_the_sam_build_output_signs_locally(overlay, function_env, double, moto_
         token = json.loads(answer["body"])["result"]["token"]
         assert jwt.decode(token, verifier, algorithms=["RS256"])["kid"] == key["id"]
     assert double.requests == []
+
+
+@pytest.mark.built
+def test_the_sam_build_output_of_the_direct_function(overlay, function_env, double):
+    result = run_built(overlay, function_env, ["direct.single", "direct.eventbridge"], function_dir=DIRECT_DIR)
+    assert [answer["video_id"] for answer in result["answers"]] == ["ea95132c15732412d22c1476fa83f27a"] * 2
+    assert len(double.token_requests()) == 2

@@ -38,7 +38,7 @@ def test_every_route_requires_iam_or_jwt_and_iam_is_the_default():
     assert T["Parameters"]["AuthMode"]["Default"] == "IAM"
     assert T["Parameters"]["AuthMode"]["AllowedValues"] == ["IAM", "JWT"]
     found = resources("AWS::ApiGatewayV2::Route")
-    assert len(found) == 2
+    assert len(found) == 3
     for route in found.values():
         assert route["Properties"]["AuthorizationType"] == {"!If": ["UseJwt", "JWT", "AWS_IAM"]}
     assert T["Rules"]["JwtModeNeedsIssuerAndAudience"]["RuleCondition"] == {"!Equals": [{"!Ref": "AuthMode"}, "JWT"]}
@@ -49,6 +49,7 @@ def test_every_route_requires_iam_or_jwt_and_iam_is_the_default():
 def test_the_routes_are_cloudflares_path_and_the_short_one():
     assert sorted(r.key for r in routes()) == [
         "POST /accounts/{account_id}/stream/{identifier}/token",
+        "POST /videos/tokens",
         "POST /videos/{identifier}/token",
     ]
     integration = RESOURCES["StreamApiIntegration"]["Properties"]
@@ -104,3 +105,33 @@ def test_the_cloudflare_schema_copy_is_the_shared_one():
     if shared.exists():  # beside a checkout in this workplace; the copy travels with the repository
         assert json.loads(ours.read_text()) == json.loads(shared.read_text())
     assert "/accounts/{account_id}/stream/{identifier}/token" in json.loads(ours.read_text())["paths"]
+
+
+def test_the_direct_function_is_wired_to_eventbridge_and_lambda_destinations():
+    direct = RESOURCES["MintDirectFunction"]["Properties"]
+    assert (direct["CodeUri"], direct["Handler"]) == ("functions/mint_direct/", "app.lambda_handler")
+    assert sorted(p.name for p in (ROOT / "functions" / "mint_direct").iterdir() if p.suffix == ".py") == ["app.py"]
+    rule = direct["Events"]["TokenRequested"]
+    assert rule == {
+        "Type": "EventBridgeRule",
+        "Properties": {"Pattern": {"detail-type": [{"!Ref": "DirectDetailType"}]}},
+    }
+    destinations = direct["EventInvokeConfig"]["DestinationConfig"]
+    default_bus = {"!Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}
+    assert destinations["OnSuccess"] == {"Type": "EventBridge", "Destination": default_bus}
+    assert destinations["OnFailure"] == {"Type": "SQS", "Destination": {"!GetAtt": "MintFailureQueue.Arn"}}
+    assert RESOURCES["MintFailureQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+    statements = [
+        s
+        for p in RESOURCES["MintDirectFunctionRole"]["Properties"]["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+    ]
+    assert [(s["Action"], s["Resource"]) for s in statements] == [
+        ("secretsmanager:GetSecretValue", {"!Ref": "CloudflareSecretArn"}),
+        (["logs:CreateLogStream", "logs:PutLogEvents"], {"!Sub": "${MintDirectFunctionLogGroup.Arn}:*"}),
+        ("events:PutEvents", default_bus),
+        ("sqs:SendMessage", {"!GetAtt": "MintFailureQueue.Arn"}),
+    ]
+    assert {"MintDirectFunctionArn", "MintFailureQueueUrl"} <= set(T["Outputs"])
+    env = function_environment({})
+    assert (env["BATCH_MAX_ITEMS"], env["UPSTREAM_CONCURRENCY"]) == ("100", "4")

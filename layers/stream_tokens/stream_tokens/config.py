@@ -31,6 +31,10 @@ class Settings:
     connect_timeout: float = 3.05
     read_timeout: float = 5.0
     max_retries: int = 2
+    batch_max_items: int = 100
+    """Most tokens one batch (POST /videos/tokens, or a list sent to the direct function) may ask for."""
+    upstream_concurrency: int = 4
+    """Most calls to Cloudflare a batch makes at once."""
     signing_mode: str = "auto"
     """auto: sign locally when a key is at hand (the caller's or the secret's), else call the API;
     local: always sign locally; api: always call Cloudflare's API (forwarding a caller's key)."""
@@ -72,4 +76,6 @@ class Settings:
             connect_timeout=number("UPSTREAM_CONNECT_TIMEOUT_SECONDS", 3.05, 0.1, 30),
             read_timeout=number("UPSTREAM_READ_TIMEOUT_SECONDS", 5.0, 0.1, 30),
             max_retries=int(number("UPSTREAM_MAX_RETRIES", 2, 0, 10)),
+            batch_max_items=int(number("BATCH_MAX_ITEMS", 100, 1, 1000)),
+            upstream_concurrency=int(number("UPSTREAM_CONCURRENCY", 4, 1, 32)),
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ErrorDetail
+from .errors import ErrorDetail, StreamTokenError
+from .model import SignedToken
 
 
 def success(result: Any) -> dict[str, Any]:
@@ -18,3 +19,11 @@ def failure(details: list[ErrorDetail]) -> dict[str, Any]:
         "messages": [],
         "result": None,
     }
+
+
+def outcome(result: SignedToken | StreamTokenError) -> dict[str, Any]:
+    """One item of a batch's answer: the envelope, plus the HTTP status and the error type's name
+    on failures (the name a Step Functions Catch would match for a single request)."""
+    if isinstance(result, StreamTokenError):
+        return failure(result.details) | {"status": result.status, "error_type": result.kind}
+    return success(result.to_json())

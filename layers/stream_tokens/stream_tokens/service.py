@@ -7,17 +7,27 @@ account the caller named (if any) and a deadline, and get a `SignedToken` or a `
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from . import observability
 from .config import Settings
 from .credentials import CloudflareCredentials
-from .errors import AccountMismatch, ErrorDetail, UpstreamAuthRejected, UpstreamCredentialsRejected
+from .errors import (
+    AccountMismatch,
+    ConfigurationError,
+    ErrorDetail,
+    InvalidRequest,
+    RateLimited,
+    StreamTokenError,
+    UpstreamAuthRejected,
+    UpstreamCredentialsRejected,
+)
 from .issuers import TokenIssuer
 from .model import SignedToken, TokenRequest
 from .urls import signed_urls
-from .validation import checked_request
+from .validation import checked_request, request_item
 
 
 class CredentialsSource(Protocol):
@@ -56,6 +66,61 @@ class TokenService:
             now=int(self.clock()),
             max_lifetime=self.settings.max_token_lifetime,
         )
+
+    def validate_item(self, item: object, *, at: str = "") -> tuple[TokenRequest, str | None]:
+        """One `{"identifier", "account_id"?, <token fields>}` object; error pointers rooted at `at`."""
+        return request_item(item, at=at, now=int(self.clock()), max_lifetime=self.settings.max_token_lifetime)
+
+    def mint_many(
+        self, items: Sequence[object], *, deadline: float, at: str = ""
+    ) -> list[SignedToken | StreamTokenError]:
+        """A token per item, in order; a failed item is its error and does not fail the others.
+
+        Every item is validated first (no I/O). Items that go to Cloudflare's API are sent at most
+        `upstream_concurrency` at a time, and once Cloudflare answers 429 the items not yet sent
+        are marked rate limited instead of being sent. A configuration error fails the whole batch.
+        """
+        outcomes: list[SignedToken | StreamTokenError | None] = [None] * len(items)
+        accepted: list[tuple[int, TokenRequest, str | None]] = []
+        for i, item in enumerate(items):
+            try:
+                accepted.append((i, *self.validate_item(item, at=f"{at}/{i}")))
+            except InvalidRequest as exc:
+                outcomes[i] = exc
+        if accepted:
+            credentials = self.credentials.get()
+            limited: list[RateLimited] = []
+
+            def one(entry: tuple[int, TokenRequest, str | None]) -> tuple[int, SignedToken | StreamTokenError]:
+                i, request, account = entry
+                if limited:
+                    first = limited[0]
+                    message = "not sent: Cloudflare's rate limit was reached by an earlier item"
+                    return i, RateLimited(message, retry_after=first.retry_after)
+                try:
+                    return i, self.mint(request, account_id=account, deadline=deadline)
+                except RateLimited as exc:
+                    limited.append(exc)
+                    return i, exc
+                except StreamTokenError as exc:
+                    return i, exc
+
+            remote = [entry for entry in accepted if self.issuer_for(entry[1], credentials).remote]
+            sent = {entry[0] for entry in remote}
+            results = [one(entry) for entry in accepted if entry[0] not in sent]
+            if remote:
+                with ThreadPoolExecutor(max_workers=min(self.settings.upstream_concurrency, len(remote))) as pool:
+                    results += pool.map(one, remote)
+            for i, result in results:
+                outcomes[i] = result
+        final = [outcome for outcome in outcomes if outcome is not None]
+        misconfigured = [o for o in final if isinstance(o, ConfigurationError)]
+        if misconfigured:
+            raise misconfigured[0]
+        for outcome in final:
+            if isinstance(outcome, StreamTokenError):
+                observability.refused(outcome)
+        return final
 
     def mint(self, request: TokenRequest, *, deadline: float, account_id: str | None = None) -> SignedToken:
         """Sign `request`. `account_id`, when the caller named one, must be the configured account."""

@@ -33,6 +33,7 @@ from .errors import (
 from .model import DEFAULT_LIFETIME, DEFAULT_NBF_LEAD, AccessRule, SigningKey, TokenRequest
 
 MAX_BODY_BYTES = 16 * 1024
+MAX_BATCH_BODY_BYTES = 512 * 1024
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 _PEM_BEGIN, _PEM_END = "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----"
 _TYPE_NAMES = {
@@ -59,7 +60,7 @@ def check_identifier(name: str, value: object) -> str:
     return value.lower()
 
 
-def decode_body(raw: str | None, *, base64_encoded: bool = False) -> dict[str, Any]:
+def decode_body(raw: str | None, *, base64_encoded: bool = False, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
     """The JSON object a caller sent over HTTP; no body (or only whitespace) means `{}`."""
     try:
         data = (raw or "").encode()
@@ -70,8 +71,8 @@ def decode_body(raw: str | None, *, base64_encoded: bool = False) -> dict[str, A
             data = base64.b64decode(data, validate=True)
         except binascii.Error:
             raise InvalidRequest([ErrorDetail(BODY_NOT_JSON, "the body is not valid base64", "")]) from None
-    if len(data) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the body is {len(data)} bytes; at most {MAX_BODY_BYTES} are accepted")
+    if len(data) > limit:
+        raise PayloadTooLarge(f"the body is {len(data)} bytes; at most {limit} are accepted")
     if not data.strip():
         return {}
     try:
@@ -84,6 +85,59 @@ def decode_body(raw: str | None, *, base64_encoded: bool = False) -> dict[str, A
             [ErrorDetail(BODY_NOT_OBJECT, 'the body must be a JSON object, e.g. {"exp": 1700000000}', "")]
         )
     return fields
+
+
+def batch_items(value: object, *, at: str, max_items: int) -> list[Any]:
+    """The list of requests in a batch: an array of 1 to `max_items` items (checked one by one later)."""
+    if not isinstance(value, list):
+        problem = "must be an array of token requests"
+    elif not value:
+        problem = "must not be empty"
+    elif len(value) > max_items:
+        problem = f"must have at most {max_items} items (it has {len(value)})"
+    else:
+        return value
+    raise InvalidRequest([ErrorDetail(INVALID_VALUE, f"{_dotted(_path(at)) or 'the list of requests'} {problem}", at)])
+
+
+def batch_body(fields: Mapping[str, Any], *, max_items: int) -> list[Any]:
+    """`{"requests": [...]}`, the body of POST /videos/tokens."""
+    unknown = [name for name in fields if name != "requests"]
+    problems = [ErrorDetail(UNKNOWN_FIELD, f"unknown field {name!r}", _pointer([name])) for name in unknown]
+    if "requests" not in fields:
+        problems.append(ErrorDetail(INVALID_VALUE, "requests is required", "/requests"))
+    if problems:
+        raise InvalidRequest(problems)
+    return batch_items(fields["requests"], at="/requests", max_items=max_items)
+
+
+def request_item(item: object, *, at: str, now: int, max_lifetime: int) -> tuple[TokenRequest, str | None]:
+    """One request object of a batch or a direct invocation: `{"identifier", "account_id"?, <fields>}`.
+
+    Pointers in errors are rooted at `at` (e.g. /requests/3/exp).
+    """
+    try:
+        if not isinstance(item, dict):
+            raise InvalidRequest([ErrorDetail(INVALID_VALUE, "a token request must be a JSON object", "")])
+        fields = {name: value for name, value in item.items() if name not in ("identifier", "account_id")}
+        return checked_request(
+            item.get("identifier"),
+            lambda: fields,
+            account_id=item.get("account_id"),
+            now=now,
+            max_lifetime=max_lifetime,
+        )
+    except InvalidRequest as exc:
+        raise InvalidRequest([_rooted(detail, at) for detail in exc.details]) from None
+
+
+def _rooted(detail: ErrorDetail, at: str) -> ErrorDetail:
+    """The same error, its pointer inside the item at `at` (the message stays as it is)."""
+    return ErrorDetail(detail.code, detail.message, at + (detail.pointer or ""))
+
+
+def _path(pointer: str) -> list[str]:
+    return [part.replace("~1", "/").replace("~0", "~") for part in pointer.split("/")[1:]]
 
 
 def checked_request(

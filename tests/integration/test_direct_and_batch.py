@@ -1,0 +1,265 @@
+"""Minting from other AWS services (the direct function) and in batches (POST /videos/tokens),
+with the real event shapes in events/ and partial failures."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from localdev import stack
+from localdev.apigw import LambdaContext, http_api_event
+from localdev.cloudflare_double import Fault
+from localdev.signing_keys import secret_fields
+from stream_tokens import errors
+from tests.conftest import ACCOUNT, VIDEO
+from tests.keys import sensitive_key
+from tests.log_hygiene import sensitive
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+OTHER = "5d5bc37ffcf54c9b82e996823bffbb81"
+
+
+def event(name: str):
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def direct(function_env):
+    module = stack.load_function("mint_direct")
+
+    def invoke(payload, timeout_seconds: float = 10.0):
+        result = module.lambda_handler(
+            payload, LambdaContext(function_name="mint-direct", timeout_seconds=timeout_seconds)
+        )
+        items = result if isinstance(result, list) else [result]
+        for item in items:
+            token = item.get("token") or ((item.get("result") or {}).get("token") if isinstance(item, dict) else None)
+            if token:
+                sensitive(token)
+        return result
+
+    return invoke
+
+
+def use_key(monkeypatch, moto_endpoint, double) -> dict:
+    key = sensitive_key()
+    arn = stack.create_secret(
+        moto_endpoint,
+        f"key-{uuid.uuid4().hex}",
+        {"account_id": ACCOUNT, "api_token": double.api_token} | secret_fields(key),
+    )
+    monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
+    from stream_tokens import runtime
+
+    runtime.reset()
+    return key
+
+
+# -- direct invocation -------------------------------------------------------------------------
+
+
+def test_one_object_returns_the_result_object(direct, double):
+    result = direct(event("direct.single"))
+    assert set(result) == {"token", "video_id", "expires_at", "urls"}
+    assert result["video_id"] == VIDEO and "mp4" in result["urls"]
+    assert double.token_requests()[0].body["accessRules"] == event("direct.single")["accessRules"]
+
+
+def test_a_step_functions_input_may_name_the_account(direct, double):
+    assert direct(event("direct.step-functions-input"))["video_id"] == VIDEO
+    with pytest.raises(errors.AccountMismatch):
+        direct({"identifier": VIDEO, "account_id": "f" * 32})
+
+
+def test_a_bad_request_raises_invalid_request_naming_the_fields(direct, double):
+    with pytest.raises(errors.InvalidRequest) as caught:
+        direct(event("direct.single-invalid"))
+    assert type(caught.value).__name__ == "InvalidRequest"  # the errorType Step Functions matches
+    assert [d.pointer for d in caught.value.details] == ["/identifier", "/colour", "/exp"]
+    assert "(at /exp)" in str(caught.value)
+    assert double.requests == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (Fault(429, None, {"Retry-After": "300"}), errors.RateLimited),
+        (Fault(500), errors.UpstreamUnavailable),
+        (Fault(404), errors.VideoNotFound),
+    ],
+)
+def test_failures_raise_named_errors(direct, double, fault, error):
+    double.fail_next(*[fault] * 3)
+    with pytest.raises(error):
+        direct({"identifier": VIDEO})
+
+
+@pytest.mark.parametrize("payload", ["just text", 42, None, {"identifier": VIDEO, "exp": "soon"}])
+def test_anything_that_is_not_a_request_is_an_invalid_request(direct, double, payload):
+    with pytest.raises(errors.InvalidRequest):
+        direct(payload)
+
+
+def test_a_configuration_problem_raises_configuration_error(direct, double, monkeypatch):
+    monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf")
+    from stream_tokens import runtime
+
+    runtime.reset()
+    with pytest.raises(errors.ConfigurationError):
+        direct({"identifier": VIDEO})
+
+
+def test_an_unexpected_failure_raises_internal_error(direct, double, monkeypatch):
+    from stream_tokens import runtime
+
+    monkeypatch.setattr(runtime.token_service().api, "issue", lambda *a, **k: 1 / 0)
+    with pytest.raises(errors.InternalError):
+        direct({"identifier": VIDEO})
+
+
+def test_a_list_gives_a_list_in_order_and_a_bad_item_fails_alone(direct, double):
+    results = direct(event("direct.list"))
+    assert [r["success"] for r in results] == [True, False, True]
+    assert [r["result"]["video_id"] for r in (results[0], results[2])] == [VIDEO, OTHER]
+    assert results[1]["status"] == 400 and results[1]["error_type"] == "InvalidRequest"
+    assert [e["source"]["pointer"] for e in results[1]["errors"]] == ["/1/downloadable"]
+    assert results[1]["result"] is None
+    assert len(double.token_requests()) == 2
+
+
+def test_an_eventbridge_event_is_read_from_its_detail(direct, double):
+    result = direct(event("direct.eventbridge"))
+    assert result["video_id"] == VIDEO
+    assert double.token_requests()[0].body["accessRules"] == event("direct.eventbridge")["detail"]["accessRules"]
+
+
+def test_a_pipes_batch_of_sqs_records_reads_each_body(direct, double):
+    results = direct(event("direct.pipes-sqs-batch"))
+    assert [r["success"] for r in results] == [True, False, True]
+    assert [e["source"]["pointer"] for e in results[1]["errors"]] == ["/1"]
+    assert [r["result"]["video_id"] for r in (results[0], results[2])] == [VIDEO, OTHER]
+
+
+def test_a_list_over_the_limit_or_empty_is_refused_whole(direct, double, monkeypatch):
+    monkeypatch.setenv("BATCH_MAX_ITEMS", "3")
+    from stream_tokens import runtime
+
+    runtime.reset()
+    with pytest.raises(errors.InvalidRequest, match="at most 3 items"):
+        direct([{"identifier": VIDEO}] * 4)
+    with pytest.raises(errors.InvalidRequest, match="must not be empty"):
+        direct([])
+    assert double.requests == []
+
+
+def test_lists_are_signed_locally_too(direct, double, moto_endpoint, monkeypatch):
+    key = use_key(monkeypatch, moto_endpoint, double)
+    results = direct([{"identifier": VIDEO}, {"identifier": OTHER, "downloadable": True}])
+    assert all(r["success"] for r in results)
+    import jwt
+
+    assert {jwt.get_unverified_header(r["result"]["token"])["kid"] for r in results} == {key["id"]}
+    assert double.requests == []
+
+
+# -- the HTTP batch route ----------------------------------------------------------------------
+
+
+def test_the_batch_route_answers_per_item_in_order(app, double):
+    answer = app.invoke(event("videos-tokens.batch"))
+    assert answer.status == 200 and answer.body["success"] is True
+    items = answer.body["result"]
+    assert [i["success"] for i in items] == [True, False, True]
+    assert sorted(e["source"]["pointer"] for e in items[1]["errors"]) == ["/requests/1/exp", "/requests/1/identifier"]
+    for item in (items[0], items[2]):
+        sensitive(item["result"]["token"])
+        assert set(item) == {"success", "errors", "messages", "result"}
+    assert len(double.token_requests()) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "pointers"),
+    [
+        ({}, ["/requests"]),
+        ({"requests": {}}, ["/requests"]),
+        ({"requests": []}, ["/requests"]),
+        ({"requests": [{"identifier": VIDEO}], "extra": 1}, ["/extra"]),
+        ([], [""]),
+    ],
+)
+def test_a_malformed_batch_is_a_400(app, double, body, pointers):
+    answer = app.post("/videos/tokens", body)
+    assert answer.status == 400 and answer.error_pointers == pointers
+    assert double.requests == []
+
+
+def test_the_batch_size_limit_is_configurable(app, double, monkeypatch):
+    monkeypatch.setenv("BATCH_MAX_ITEMS", "2")
+    from stream_tokens import runtime
+
+    runtime.reset()
+    answer = app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}] * 3})
+    assert answer.status == 400 and "at most 2 items" in answer.body["errors"][0]["message"]
+
+
+def test_a_hundred_items_in_api_mode_use_bounded_concurrency(app, double):
+    answer = app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}] * 100})
+    assert answer.status == 200
+    assert all(item["success"] for item in answer.body["result"])
+    for item in answer.body["result"]:
+        sensitive(item["result"]["token"])
+    assert len(double.token_requests()) == 100
+    assert 1 <= double.connections <= 4  # UPSTREAM_CONCURRENCY connections, kept alive
+
+
+def test_a_429_stops_the_batch_and_marks_the_rest_rate_limited(app, double, monkeypatch):
+    monkeypatch.setenv("UPSTREAM_CONCURRENCY", "1")
+    monkeypatch.setenv("UPSTREAM_MAX_RETRIES", "0")
+    from stream_tokens import runtime
+
+    runtime.reset()
+    double.fail_next(
+        Fault(200, {"success": True, "errors": [], "messages": [], "result": {"token": "eyJ.a.b"}}),
+        Fault(429, None, {"Retry-After": "300"}),
+    )
+    answer = app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}] * 10})
+    items = answer.body["result"]
+    assert answer.status == 200
+    assert [i["success"] for i in items] == [True] + [False] * 9
+    assert {i["error_type"] for i in items[1:]} == {"RateLimited"}
+    assert {i["status"] for i in items[1:]} == {429}
+    assert len(double.token_requests()) == 2  # nothing was sent after the 429
+
+
+def test_a_batch_with_a_misconfigured_secret_fails_whole(app, double, monkeypatch):
+    monkeypatch.setenv("SIGNING_MODE", "local")
+    from stream_tokens import runtime
+
+    runtime.reset()
+    answer = app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}, {"identifier": OTHER}]})
+    assert answer.status == 500 and answer.error_codes == [10010]
+
+
+def test_errors_are_counted_by_kind_in_a_batch(app, double, capsys):
+    answer = app.post(
+        "/videos/tokens", {"requests": [{"identifier": "x"}, {"identifier": VIDEO}, {"identifier": VIDEO, "exp": 1}]}
+    )
+    assert answer.status == 200
+    out = capsys.readouterr().out
+    print(out)  # keep it in the captured output that the log scan reads
+    kinds = [json.loads(line).get("ErrorKind") for line in out.splitlines() if '"Errors"' in line]
+    assert kinds == ["InvalidRequest", "InvalidRequest"]
+
+
+def test_the_batch_deadline_bounds_slow_upstreams(app, double, monkeypatch):
+    double.fail_next(*[Fault(200, None, delay=1.5)] * 12)
+    started = time.monotonic()
+    batch = http_api_event("POST", "/videos/tokens", json.dumps({"requests": [{"identifier": VIDEO}] * 4}))
+    answer = app.invoke(batch, timeout_seconds=3)
+    assert answer.status == 200
+    assert {i["error_type"] for i in answer.body["result"]} == {"UpstreamTimeout"}
+    assert time.monotonic() - started < 3
