@@ -68,13 +68,14 @@ def main() -> int:
         return 1
     api.start()
     upstream = "the real Cloudflare API at " + base_url if double is None else "a local Cloudflare double"
-    signing = (
-        f"tokens are signed locally (SIGNING_MODE={os.environ['SIGNING_MODE']}) with a generated key; "
-        f"its public JWK:\n  {json.dumps(public_jwk(key))}\n"
-        if key
-        else ""
-    )
     video = EXAMPLE_VIDEO if double is not None else "<VIDEO_ID>"  # a real account has its own videos
+    mode = os.environ["SIGNING_MODE"]
+    signing = (
+        f"Tokens are signed locally (SIGNING_MODE={mode}) with a generated key; its public JWK:\n"
+        f"  {json.dumps(public_jwk(key))}\n"
+        if key and mode != "api"
+        else f"Tokens come from Cloudflare's API (SIGNING_MODE={mode}).\n"
+    )
     print(
         f"Stream signed URLs API on {api.url}  (Secrets Manager: moto at {endpoint}; Cloudflare: {upstream})\n"
         f"Routes: {', '.join(r.key for r in template.routes())}\n"

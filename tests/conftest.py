@@ -134,3 +134,11 @@ class MintApp:
 @pytest.fixture
 def app(function_env: dict[str, str]) -> MintApp:
     return MintApp()
+
+
+def emf_records(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The CloudWatch embedded-metric lines printed so far; the output is printed again, so that
+    it stays in the test's captured output, which the log scan reads."""
+    out = capsys.readouterr().out
+    print(out, end="")
+    return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]

@@ -1,15 +1,15 @@
-"""The artifact `sam build` made (the function folder and the built layer) is the one that works.
+"""The artifact `sam build` made (the function folders and the built layer) is the one that works.
 
 A fresh Python process gets only what Lambda would put on its path: the built function folder and
 the built layer's python/ folder, plus boto3 and Powertools, which the runtime and AWS's public
 layer provide (here: the virtual environment, pinned to the same Powertools release). It then
 handles events against moto's Secrets Manager and the Cloudflare double on loopback.
 
-The layer is built for arm64. Its Python code, ours and the libraries', is what runs here; the
-few compiled extensions built for arm64 (cryptography's Rust core, cffi's backend,
-charset-normalizer's accelerators) cannot load on this x86_64 machine, so for exactly those
-distributions the same pinned version built for this machine is put in front of the layer, and the
-test checks that the versions are identical.
+The layer is built for arm64, and this machine is x86_64: distributions with compiled extensions
+(cryptography, cffi, charset-normalizer) cannot load from it here. For exactly those, this
+machine's build of the same pinned version (its Python code included) is put in front of the
+layer; the test checks that the versions are identical and that everything else, our code and
+every pure-Python library, comes from the build output.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from localdev.apigw import LambdaContext, http_api_event
 from localdev.cloudflare_double import Fault
 from localdev.signing_keys import secret_fields
 from stream_tokens import errors
-from tests.conftest import ACCOUNT, VIDEO
+from tests.conftest import ACCOUNT, VIDEO, emf_records
 from tests.keys import sensitive_key
 from tests.log_hygiene import sensitive
 
@@ -249,9 +249,7 @@ def test_errors_are_counted_by_kind_in_a_batch(app, double, capsys):
         "/videos/tokens", {"requests": [{"identifier": "x"}, {"identifier": VIDEO}, {"identifier": VIDEO, "exp": 1}]}
     )
     assert answer.status == 200
-    out = capsys.readouterr().out
-    print(out)  # keep it in the captured output that the log scan reads
-    kinds = [json.loads(line).get("ErrorKind") for line in out.splitlines() if '"Errors"' in line]
+    kinds = [record["ErrorKind"] for record in emf_records(capsys) if "Errors" in record]
     assert kinds == ["InvalidRequest", "InvalidRequest"]
 
 

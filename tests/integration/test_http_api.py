@@ -14,7 +14,7 @@ from localdev.apigw import http_api_event
 from localdev.cloudflare_double import Fault
 from localdev.stack import create_secret, secrets_client
 from stream_tokens.errors import ConfigurationError
-from tests.conftest import ACCOUNT, CUSTOMER_CODE, VIDEO
+from tests.conftest import ACCOUNT, CUSTOMER_CODE, VIDEO, emf_records
 from tests.keys import sensitive_pem
 
 OTHER_ACCOUNT = "f" * 32
@@ -347,7 +347,7 @@ def test_408_and_409_are_retried(app, double, status):
 
 def test_metrics_count_tokens_by_issuer_with_upstream_latency(app, double, capsys):
     assert app.mint({}).status == 200
-    (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    (emf,) = emf_records(capsys)
     names = {m["Name"]: m["Unit"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert names == {"TokensIssued": "Count", "UpstreamLatency": "Milliseconds"}
     assert emf["Issuer"] == "api" and emf["TokensIssued"] == [1.0] and emf["UpstreamLatency"][0] > 0
@@ -357,7 +357,7 @@ def test_metrics_count_errors_by_kind(app, double, capsys):
     assert app.mint({"exp": "soon"}).status == 400
     double.fail_next(*[Fault(500)] * 3)
     assert app.mint({}).status == 502
-    emfs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    emfs = emf_records(capsys)
     assert [(e["ErrorKind"], e["Errors"]) for e in emfs if "Errors" in e] == [
         ("InvalidRequest", [1.0]),
         ("UpstreamUnavailable", [1.0]),

@@ -149,3 +149,21 @@ def test_make_run_with_cloudflare_credentials_calls_that_api_with_them(double):
         assert process.wait(timeout=15) == 0
     finally:
         stop(process, printed)
+
+
+def test_make_run_in_api_mode_says_so_and_calls_the_double():
+    port = free_port()
+    process = start_make_run(port, {"SIGNING_MODE": "api"})
+    printed = []
+    try:
+        printed = read_banner(process)
+        banner = "".join(printed)
+        assert "Tokens come from Cloudflare's API (SIGNING_MODE=api)" in banner and '{"kty"' not in banner
+        answer = requests.post(f"http://127.0.0.1:{port}/videos/{VIDEO}/token", timeout=10)
+        token = sensitive(answer.json()["result"]["token"])
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert isinstance(claims["exp"], str)  # minted the way Cloudflare mints: exp as a string
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        stop(process, printed)

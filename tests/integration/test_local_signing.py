@@ -11,10 +11,11 @@ import jwt
 import pytest
 from jwt.algorithms import RSAAlgorithm
 
-from localdev.signing_keys import new_signing_key, public_jwk, secret_fields
+from localdev.signing_keys import public_jwk, secret_fields
 from localdev.stack import create_secret
 from stream_tokens.errors import ConfigurationError
-from tests.conftest import ACCOUNT, CUSTOMER_CODE, VIDEO
+from tests.conftest import ACCOUNT, CUSTOMER_CODE, VIDEO, emf_records
+from tests.keys import sensitive_key
 from tests.log_hygiene import sensitive
 
 RULES = [
@@ -25,10 +26,7 @@ RULES = [
 
 
 def cloudflare_key() -> dict:
-    key = new_signing_key()
-    sensitive(key["pem"])
-    sensitive(key["jwk"])
-    return key
+    return sensitive_key()
 
 
 @pytest.fixture
@@ -54,7 +52,8 @@ def test_a_key_in_the_secret_signs_locally_without_calling_cloudflare(
     app, double, moto_endpoint, monkeypatch, key, capsys
 ):
     use_secret(monkeypatch, moto_endpoint, {"account_id": ACCOUNT, "api_token": double.api_token} | secret_fields(key))
-    exp = int(time.time()) + 600
+    before = int(time.time())
+    exp = before + 600
     answer = app.mint({"exp": exp, "downloadable": True, "accessRules": RULES})
     assert answer.status == 200, answer.body
     result = answer.body["result"]
@@ -65,17 +64,18 @@ def test_a_key_in_the_secret_signs_locally_without_calling_cloudflare(
         "sub": VIDEO,
         "kid": key["id"],
         "exp": exp,
-        "nbf": claims["nbf"],
+        "nbf": claims["nbf"],  # checked on the next line: Cloudflare's default, issuing - 1 h
         "downloadable": True,
         "accessRules": RULES,
     }
+    assert before - 3600 <= claims["nbf"] <= int(time.time()) - 3600
     assert result["expires_at"] == exp and result["video_id"] == VIDEO
     assert (
         result["urls"]["mp4"]
         == f"https://customer-{CUSTOMER_CODE}.cloudflarestream.com/{result['token']}/downloads/default.mp4"
     )
     assert double.requests == []
-    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    emf = emf_records(capsys)
     assert [(e["Issuer"], e["TokensIssued"], "UpstreamLatency" in e) for e in emf] == [("local", [1.0], False)]
 
 
@@ -145,8 +145,8 @@ def test_api_mode_calls_cloudflare_even_with_a_key_in_the_secret(app, double, mo
 @pytest.mark.parametrize(
     ("fields", "logged"),
     [
-        ({"signing_key_id": "k" * 32, "signing_key_pem": "not base64!"}, "the PEM is not base64"),
-        ({"signing_key_id": "k" * 32, "signing_key_pem": "aGVsbG8="}, "not an unencrypted PEM private key"),
+        ({"signing_key_id": "c" * 32, "signing_key_pem": "not base64!"}, "the PEM is not base64"),
+        ({"signing_key_id": "c" * 32, "signing_key_pem": "aGVsbG8="}, "not an unencrypted PEM private key"),
         ("ec", "not an RSA key"),
         ("no-id", "the signing key id is missing"),
         ({}, "local signing needs a signing key"),
@@ -174,4 +174,62 @@ def test_a_secret_with_only_a_key_cannot_call_the_api(app, double, moto_endpoint
     use_secret(monkeypatch, moto_endpoint, {"account_id": ACCOUNT} | secret_fields(key), "api")
     answer = app.mint({})
     assert answer.status == 500
-    assert any("needs api_token" in getattr(r, "detail", "") for r in caplog.records)
+    assert any("which SIGNING_MODE=api needs" in getattr(r, "detail", "") for r in caplog.records)
+
+
+def test_local_mode_signs_with_a_callers_key_too(app, double, monkeypatch):
+    monkeypatch.setenv("SIGNING_MODE", "local")
+    from stream_tokens import runtime
+
+    runtime.reset()
+    caller = cloudflare_key()
+    answer = app.mint({"id": caller["id"], "pem": caller["pem"]})
+    assert answer.status == 200
+    assert claims_of(sensitive(answer.body["result"]["token"]), caller)["kid"] == caller["id"]
+    assert double.requests == []
+
+
+def test_a_callers_key_that_cannot_sign_is_a_400_naming_pem(app, double):
+    import base64
+
+    integer = bytes([0x02, 0x41, 0x00]) + b"\x01" * 64
+    body = bytes([0x02, 0x01, 0x00]) + integer * 8
+    der = bytes([0x30, 0x82]) + len(body).to_bytes(2, "big") + body
+    pem = b"-----BEGIN RSA PRIVATE KEY-----\n" + base64.encodebytes(der) + b"-----END RSA PRIVATE KEY-----\n"
+    answer = app.mint({"id": "a" * 32, "pem": base64.b64encode(pem).decode()})
+    assert answer.status == 400 and answer.error_pointers == ["/pem"]
+    assert double.requests == []
+
+
+def test_a_new_key_in_the_secret_is_used_once_the_secret_is_read_again(app, double, moto_endpoint, monkeypatch):
+    from localdev.stack import secrets_client
+
+    monkeypatch.setenv("SECRET_MAX_AGE_SECONDS", "0")  # read the secret on every request
+    first, second = cloudflare_key(), cloudflare_key()
+    use_secret(monkeypatch, moto_endpoint, {"account_id": ACCOUNT} | secret_fields(first))
+    import os
+
+    arn = os.environ["CLOUDFLARE_SECRET_ARN"]
+    assert claims_of(sensitive(app.mint({}).body["result"]["token"]), first)["kid"] == first["id"]
+    secrets_client(moto_endpoint).put_secret_value(
+        SecretId=arn, SecretString=json.dumps({"account_id": ACCOUNT} | secret_fields(second))
+    )
+    assert claims_of(sensitive(app.mint({}).body["result"]["token"]), second)["kid"] == second["id"]
+
+
+def test_a_broken_key_in_the_secret_does_not_stop_api_mode(app, double, moto_endpoint, monkeypatch):
+    fields = {"signing_key_id": "a" * 32, "signing_key_pem": "not a key"}
+    use_secret(monkeypatch, moto_endpoint, {"account_id": ACCOUNT, "api_token": double.api_token} | fields, "api")
+    assert app.mint({}).status == 200
+    assert len(double.token_requests()) == 1
+
+
+def test_key_material_wrapped_in_lines_is_read(app, double, moto_endpoint, monkeypatch, key):
+    wrapped = {
+        name: "\n".join(v[i : i + 76] for i in range(0, len(v), 76)) + "\n" for name, v in secret_fields(key).items()
+    }
+    wrapped["signing_key_id"] = f" {key['id']}\n"
+    use_secret(monkeypatch, moto_endpoint, {"account_id": ACCOUNT} | wrapped)
+    answer = app.mint({})
+    assert answer.status == 200
+    assert claims_of(sensitive(answer.body["result"]["token"]), key)["kid"] == key["id"]

@@ -55,6 +55,8 @@ def test_settings_defaults_and_overrides():
         ),
         ({"CLOUDFLARE_SECRET_ARN": ARN, "STREAM_CUSTOMER_CODE": "abc", "UPSTREAM_MAX_RETRIES": "many"}, "UPSTREAM_MAX"),
         ({"CLOUDFLARE_SECRET_ARN": ARN, "STREAM_CUSTOMER_CODE": "abc", "CLOUDFLARE_BASE_URL": "ftp://x"}, "BASE_URL"),
+        ({"CLOUDFLARE_SECRET_ARN": ARN, "STREAM_CUSTOMER_CODE": "abc", "SIGNING_MODE": "fast"}, "SIGNING_MODE"),
+        ({"CLOUDFLARE_SECRET_ARN": ARN, "STREAM_CUSTOMER_CODE": "abc", "BATCH_MAX_ITEMS": "0"}, "BATCH_MAX_ITEMS"),
     ],
 )
 def test_bad_configuration_names_the_variable(env, named):

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from localdev.signing_keys import new_signing_key, public_jwk
+from stream_tokens import signing
 from stream_tokens.credentials import CloudflareCredentials
 from stream_tokens.errors import ConfigurationError, InvalidRequest
 from stream_tokens.model import AccessRule, SigningKey, TokenRequest
@@ -21,6 +22,7 @@ from tests.log_hygiene import sensitive
 VIDEO = "ea95132c15732412d22c1476fa83f27a"
 ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
 NOW = 1_800_000_000
+KID = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +73,25 @@ def test_pem_only_jwk_only_and_both_give_the_same_key(key):
     assert both.public_jwk()["kid"] == key["id"] and "d" not in both.public_jwk()
 
 
-def test_a_key_is_parsed_once_per_distinct_material(key):
-    parse_signing_key.cache_clear()
+def test_the_secrets_key_is_parsed_once_and_callers_cannot_evict_it(key):
+    signing.secret_key.cache_clear()
     secret = {"account_id": ACCOUNT, "signing_key_id": key["id"], "signing_key_pem": key["pem"]}
     first = CloudflareCredentials.from_secret(secret)
+    signer = LocalSigner()
+    for _ in range(20):  # callers' keys go through a cache of their own
+        caller = new_signing_key()
+        request = TokenRequest(VIDEO, NOW + 60, NOW - 60, signing_key=SigningKey(caller["id"], caller["pem"]))
+        signer.issue(request, first, deadline=0)
     for _ in range(99):
         assert CloudflareCredentials.from_secret(dict(secret)).signing_key is first.signing_key
-    assert parse_signing_key.cache_info().misses == 1
+    assert signing.secret_key.cache_info().misses == 1
+
+
+def test_api_mode_leaves_the_key_unread():
+    broken = {"account_id": ACCOUNT, "api_token": "t", "signing_key_id": "a" * 32, "signing_key_pem": "junk"}
+    assert CloudflareCredentials.from_secret(broken, with_signing_key=False).signing_key is None
+    with pytest.raises(ConfigurationError):
+        CloudflareCredentials.from_secret(broken)
 
 
 def other_key_pem() -> str:
@@ -92,13 +106,14 @@ def b64(text: str) -> str:
     ("fields", "problem"),
     [
         ({"signing_key_pem": "KEY"}, "id is missing"),
-        ({"signing_key_id": "k"}, "neither a PEM nor a JWK"),
-        ({"signing_key_id": "k", "signing_key_pem": "%%%"}, "PEM is not base64"),
-        ({"signing_key_id": "k", "signing_key_pem": b64("hello")}, "not an unencrypted PEM"),
-        ({"signing_key_id": "k", "signing_key_pem": ec_pem()}, "not an RSA key"),
-        ({"signing_key_id": "k", "signing_key_jwk": "%%%"}, "JWK is not base64"),
-        ({"signing_key_id": "k", "signing_key_jwk": b64("[1]")}, "not an RSA key"),
-        ({"signing_key_id": "k", "signing_key_jwk": b64('{"kty": "RSA", "n": 1}')}, "not a usable RSA key"),
+        ({"signing_key_id": "not-hex", "signing_key_pem": "KEY"}, "not 32 hexadecimal"),
+        ({"signing_key_id": KID}, "neither a PEM nor a JWK"),
+        ({"signing_key_id": KID, "signing_key_pem": "%%%"}, "PEM is not base64"),
+        ({"signing_key_id": KID, "signing_key_pem": b64("hello")}, "not an unencrypted PEM"),
+        ({"signing_key_id": KID, "signing_key_pem": ec_pem()}, "not an RSA key"),
+        ({"signing_key_id": KID, "signing_key_jwk": "%%%"}, "JWK is not base64"),
+        ({"signing_key_id": KID, "signing_key_jwk": b64("[1]")}, "not an RSA key"),
+        ({"signing_key_id": KID, "signing_key_jwk": b64('{"kty": "RSA", "n": 1}')}, "not a usable RSA key"),
         ({"signing_key_id": 7, "signing_key_pem": "x"}, "must be strings"),
     ],
 )

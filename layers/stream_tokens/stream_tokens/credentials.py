@@ -49,8 +49,11 @@ class CloudflareCredentials:
         raise ConfigurationError("calling Cloudflare's API needs api_token (or api_email + api_key) in the secret")
 
     @classmethod
-    def from_secret(cls, secret: Any) -> CloudflareCredentials:
-        """Parse the secret's JSON; the errors name the field, never its value."""
+    def from_secret(cls, secret: Any, *, with_signing_key: bool = True) -> CloudflareCredentials:
+        """Parse the secret's JSON; the errors name the field, never its value.
+
+        `with_signing_key=False` (SIGNING_MODE=api) leaves a signing key in the secret unread.
+        """
         if not isinstance(secret, dict):
             raise ConfigurationError("the Cloudflare secret is not a JSON object")
 
@@ -69,13 +72,15 @@ class CloudflareCredentials:
             raise ConfigurationError("the Cloudflare secret's account_id is not 32 hexadecimal characters")
         api_token, api_email, api_key = text("api_token"), text("api_email"), text("api_key")
         signing_key = None
-        if any(name.startswith("signing_key_") for name in secret):
+        if with_signing_key and any(name.startswith("signing_key_") for name in secret):
             from .signing import secret_signing_key  # noqa: PLC0415 - cryptography only when a key is held
 
             signing_key = secret_signing_key(secret)
         if not api_token and not (api_email and api_key) and signing_key is None:
             raise ConfigurationError(
                 "the Cloudflare secret has neither api_token nor api_email + api_key nor a signing key"
+                if with_signing_key
+                else "the Cloudflare secret has neither api_token nor api_email + api_key, which SIGNING_MODE=api needs"
             )
         return cls(account_id.lower(), api_token, api_email, api_key, signing_key)
 
@@ -83,10 +88,13 @@ class CloudflareCredentials:
 class SecretsManagerCredentials:
     """Reads and caches the credentials secret; one per container."""
 
-    def __init__(self, secret_id: str, max_age: int, provider: SecretsProvider | None = None) -> None:
+    def __init__(
+        self, secret_id: str, max_age: int, provider: SecretsProvider | None = None, *, with_signing_key: bool = True
+    ) -> None:
         self._secret_id = secret_id
         self._max_age = max_age
         self._provider = provider
+        self._with_signing_key = with_signing_key
 
     def get(self, *, refresh: bool = False) -> CloudflareCredentials:
         if self._provider is None:
@@ -97,7 +105,7 @@ class SecretsManagerCredentials:
             raise ConfigurationError("the Cloudflare secret is not valid JSON") from None
         except GetParameterError as exc:
             raise ConfigurationError(f"cannot read the Cloudflare secret: {_aws_reason(exc)}") from None
-        return CloudflareCredentials.from_secret(secret)
+        return CloudflareCredentials.from_secret(secret, with_signing_key=self._with_signing_key)
 
 
 def _aws_reason(exc: GetParameterError) -> str:

@@ -28,7 +28,9 @@ def token_service() -> TokenService:
         read_timeout=settings.read_timeout,
         max_retries=settings.max_retries,
     )
-    credentials = SecretsManagerCredentials(settings.secret_id, settings.secret_max_age)
+    credentials = SecretsManagerCredentials(
+        settings.secret_id, settings.secret_max_age, with_signing_key=settings.signing_mode != "api"
+    )
     return TokenService(settings, credentials, CloudflareApiIssuer(api), local_signer)
 
 

@@ -4,18 +4,21 @@ A token is what Cloudflare's documentation builds: a JWT, RS256, header {"alg": 
 payload `sub` (the video id), `kid`, `exp`, `nbf`, and `downloadable` / `accessRules` when given.
 Keys arrive as Cloudflare's `POST /stream/keys` returns them: `pem` and `jwk` are base64 of the
 PEM / JWK text. Parsing a key checks it (tens of milliseconds), so parsed keys are cached by their
-material: once per secret version, once per distinct caller key.
+material: the secret's key once per version of it, callers' keys in a cache of their own (so that
+callers sending many keys cannot push the secret's key out).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from jwt.algorithms import RSAAlgorithm
@@ -52,11 +55,13 @@ def stream_token(request: TokenRequest, key: ParsedSigningKey) -> str:
     return jwt.encode(payload, key.private_key, algorithm="RS256", headers={"kid": key.id, "typ": None})
 
 
-@lru_cache(maxsize=16)
 def parse_signing_key(key_id: str, pem_b64: str | None = None, jwk_b64: str | None = None) -> ParsedSigningKey:
     """A Stream signing key from Cloudflare's base64 `pem` and/or `jwk`; both must be the same key."""
+    key_id = key_id.strip()
     if not key_id:
         raise KeyMaterialError("the signing key id is missing")
+    if not re.fullmatch(r"[0-9a-fA-F]{32}", key_id):
+        raise KeyMaterialError("the signing key id is not 32 hexadecimal characters")
     if pem_b64 is None and jwk_b64 is None:
         raise KeyMaterialError("neither a PEM nor a JWK was given")
     keys = []
@@ -69,9 +74,15 @@ def parse_signing_key(key_id: str, pem_b64: str | None = None, jwk_b64: str | No
     return ParsedSigningKey(key_id.lower(), keys[0])
 
 
+secret_key = lru_cache(maxsize=2)(parse_signing_key)
+"""The secret's key, parsed once per version of the secret (the current one and the one before)."""
+caller_key = lru_cache(maxsize=8)(parse_signing_key)
+"""Keys callers send with their requests, cached apart from the secret's."""
+
+
 def _decode(value: str, what: str) -> bytes:
     try:
-        return base64.b64decode(value, validate=True)
+        return base64.b64decode("".join(value.split()), validate=True)  # line breaks are fine
     except ValueError:
         raise KeyMaterialError(f"the {what} is not base64") from None
 
@@ -79,8 +90,8 @@ def _decode(value: str, what: str) -> bytes:
 def _from_pem(pem_b64: str) -> RSAPrivateKey:
     try:
         key = serialization.load_pem_private_key(_decode(pem_b64, "PEM"), password=None)
-    except (ValueError, TypeError):
-        raise KeyMaterialError("the PEM is not an unencrypted PEM private key") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise KeyMaterialError("the PEM is not an unencrypted PEM private key of a supported kind") from None
     if not isinstance(key, RSAPrivateKey):
         raise KeyMaterialError("the PEM is not an RSA key")
     return key
@@ -97,7 +108,7 @@ def _from_jwk(jwk_b64: str, key_id: str) -> RSAPrivateKey:
         raise KeyMaterialError("the JWK's kid is not the signing key id")
     try:
         key = RSAAlgorithm.from_jwk(jwk)
-    except (jwt.InvalidKeyError, ValueError, KeyError, TypeError):
+    except (jwt.InvalidKeyError, ValueError, KeyError, TypeError, UnsupportedAlgorithm):
         raise KeyMaterialError("the JWK is not a usable RSA key") from None
     if not isinstance(key, RSAPrivateKey):
         raise KeyMaterialError("the JWK holds only a public key")
@@ -113,9 +124,7 @@ def secret_signing_key(secret: dict[str, Any]) -> ParsedSigningKey | None:
     if any(not isinstance(value, str) for value in given.values()):
         raise ConfigurationError("the Cloudflare secret's signing_key_* fields must be strings")
     try:
-        return parse_signing_key(
-            given.get("signing_key_id", ""), given.get("signing_key_pem"), given.get("signing_key_jwk")
-        )
+        return secret_key(given.get("signing_key_id", ""), given.get("signing_key_pem"), given.get("signing_key_jwk"))
     except KeyMaterialError as exc:
         raise ConfigurationError(f"the Cloudflare secret's signing key is unusable: {exc}") from None
 
@@ -133,7 +142,7 @@ class LocalSigner:
     def key_for(request: TokenRequest, credentials: CloudflareCredentials) -> ParsedSigningKey:
         if request.signing_key is not None:
             try:
-                return parse_signing_key(request.signing_key.id, request.signing_key.pem)
+                return caller_key(request.signing_key.id, request.signing_key.pem)
             except KeyMaterialError as exc:
                 raise InvalidRequest([ErrorDetail(INVALID_VALUE, f"pem is unusable: {exc}", "/pem")]) from None
         if credentials.signing_key is None:
