@@ -77,6 +77,8 @@ class CloudflareDouble:
         self.issued_tokens: list[str] = []
         self.missing_videos: set[str] = set()
         self.connections = 0
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests it was answering at the same time
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -274,6 +276,16 @@ def _handler_for(double: CloudflareDouble) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"  # keep-alive, as Cloudflare's edge does
 
         def _serve(self) -> None:
+            with double._lock:
+                double.in_flight += 1
+                double.max_in_flight = max(double.max_in_flight, double.in_flight)
+            try:
+                self._answer()
+            finally:
+                with double._lock:
+                    double.in_flight -= 1
+
+        def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}

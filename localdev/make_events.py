@@ -58,14 +58,19 @@ DIRECT: dict[str, object] = {
     "direct.single": SINGLE,
     "direct.single-invalid": {"identifier": "not-a-video-id", "exp": 1500000000, "colour": "red"},
     "direct.step-functions-input": {"identifier": EXAMPLE_VIDEO, "account_id": EXAMPLE_ACCOUNT},
-    # Step Functions batches and EventBridge Pipes enrichment (after an input transformer): a list.
+    # A Step Functions Distributed Map with an ItemBatcher: Items, and BatchInput shared by all.
+    "direct.step-functions-batch": {
+        "Items": [{"identifier": EXAMPLE_VIDEO}, {"identifier": OTHER_VIDEO, "downloadable": True}],
+        "BatchInput": {"account_id": EXAMPLE_ACCOUNT, "accessRules": RULES[1:]},
+    },
+    # EventBridge Pipes enrichment (after an input transformer) and a Step Functions Map: a list.
     "direct.list": [SINGLE, {"identifier": EXAMPLE_VIDEO, "downloadable": 1}, {"identifier": OTHER_VIDEO}],
     # An EventBridge rule's target: the request is the event's detail.
     "direct.eventbridge": {
         "version": "0",
         "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
         "detail-type": "Stream Token Requested",
-        "source": "com.example.catalogue",
+        "source": "stream-signed-urls.requests",
         "account": "123456789012",
         "time": "2026-11-23T12:00:00Z",
         "region": "us-east-1",

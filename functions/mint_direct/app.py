@@ -3,10 +3,12 @@
 - one object `{"identifier": ..., <token fields>}` returns the result object (token, video_id,
   expires_at, urls); a failure raises a named error (InvalidRequest, RateLimited, ...), which is
   the errorType a Step Functions Retry or Catch matches;
-- a list of such objects (Step Functions batches, EventBridge Pipes enrichment) returns a list of
-  the same length and order, each item in the envelope; one bad item does not fail the others;
-  SQS records (a Pipe with an SQS source) are read from their JSON `body`;
-- an EventBridge event is read from its `detail` (an object or a list, as above).
+- a list of such objects (EventBridge Pipes enrichment, a Step Functions Map) returns a list of the
+  same length and order, each item in the envelope; one bad item does not fail the others; SQS
+  records (a Pipe with an SQS source) are read from their JSON `body`;
+- a Step Functions Distributed Map batch `{"Items": [...], "BatchInput": {...}}` is such a list,
+  with the BatchInput fields given to every item (an item's own fields win);
+- an EventBridge event is read from its `detail`.
 
 Thin on purpose: it adapts these event shapes to `stream_tokens` and back.
 """
@@ -32,6 +34,10 @@ def lambda_handler(event: Any, context: LambdaContext) -> Any:
     try:
         service = runtime.token_service()
         request = event["detail"] if isinstance(event, dict) and event.keys() >= EVENTBRIDGE_KEYS else event
+        if isinstance(request, dict) and isinstance(request.get("Items"), list):
+            shared = request.get("BatchInput")
+            shared = shared if isinstance(shared, dict) else {}
+            request = [shared | item if isinstance(item, dict) else item for item in request["Items"]]
         if isinstance(request, list):
             items = batch_items(request, at="", max_items=service.settings.batch_max_items)
             outcomes = service.mint_many([_sqs_body(item) for item in items], deadline=deadline)

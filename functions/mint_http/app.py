@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stream_tokens import envelope, http_answers, runtime
+from stream_tokens import http_answers, runtime
 from stream_tokens.errors import RouteNotFound
 from stream_tokens.observability import logger, metrics
 from stream_tokens.validation import MAX_BATCH_BODY_BYTES, batch_body, decode_body
@@ -40,7 +40,7 @@ def mint_batch() -> Response[str]:
     body = decode_body(event.body, base64_encoded=bool(event.is_base64_encoded), limit=MAX_BATCH_BODY_BYTES)
     requests = batch_body(body, max_items=service.settings.batch_max_items)
     outcomes = service.mint_many(requests, at="/requests", deadline=runtime.deadline(app.lambda_context))
-    return http_answers.ok([envelope.outcome(outcome) for outcome in outcomes])
+    return http_answers.batch(outcomes)
 
 
 def _mint(identifier: str, account_id: str | None) -> Response[str]:

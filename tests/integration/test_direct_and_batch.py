@@ -206,33 +206,98 @@ def test_the_batch_size_limit_is_configurable(app, double, monkeypatch):
     assert answer.status == 400 and "at most 2 items" in answer.body["errors"][0]["message"]
 
 
-def test_a_hundred_items_in_api_mode_use_bounded_concurrency(app, double):
+TOKEN_ANSWER = {"success": True, "errors": [], "messages": [], "result": {"token": "eyJ.a.b"}}
+
+
+def test_a_hundred_items_in_api_mode(app, double):
     answer = app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}] * 100})
     assert answer.status == 200
     assert all(item["success"] for item in answer.body["result"])
     for item in answer.body["result"]:
         sensitive(item["result"]["token"])
     assert len(double.token_requests()) == 100
-    assert 1 <= double.connections <= 4  # UPSTREAM_CONCURRENCY connections, kept alive
 
 
-def test_a_429_stops_the_batch_and_marks_the_rest_rate_limited(app, double, monkeypatch):
-    monkeypatch.setenv("UPSTREAM_CONCURRENCY", "1")
-    monkeypatch.setenv("UPSTREAM_MAX_RETRIES", "0")
+def test_api_items_go_out_upstream_concurrency_at_a_time(app, double):
+    double.fail_next(*[Fault(200, TOKEN_ANSWER, delay=0.3)] * 12)
+    answer = app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}] * 12})
+    assert all(item["success"] for item in answer.body["result"])
+    assert double.max_in_flight == 4  # UPSTREAM_CONCURRENCY's default
+    assert double.connections == 4  # one kept-alive connection per worker
+
+
+def test_the_connection_pool_holds_every_concurrent_connection(app, double, monkeypatch):
+    monkeypatch.setenv("UPSTREAM_CONCURRENCY", "16")
     from stream_tokens import runtime
 
     runtime.reset()
-    double.fail_next(
-        Fault(200, {"success": True, "errors": [], "messages": [], "result": {"token": "eyJ.a.b"}}),
-        Fault(429, None, {"Retry-After": "300"}),
-    )
-    answer = app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}] * 10})
+    for _ in range(3):
+        double.fail_next(*[Fault(200, TOKEN_ANSWER, delay=0.05)] * 48)
+        assert app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}] * 48}).status == 200
+    assert double.max_in_flight == 16
+    assert double.connections <= 16  # reused across batches, none discarded
+
+
+@pytest.mark.parametrize("retry_after", [None, "300"])
+def test_a_429_stops_the_batch_at_once_even_with_retries_on(app, double, retry_after):
+    limited = Fault(429, None, {"Retry-After": retry_after} if retry_after else {})
+    double.fail_next(Fault(200, TOKEN_ANSWER), *[limited] * 60)
+    answer = app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}] * 40})
     items = answer.body["result"]
-    assert answer.status == 200
-    assert [i["success"] for i in items] == [True] + [False] * 9
-    assert {i["error_type"] for i in items[1:]} == {"RateLimited"}
-    assert {i["status"] for i in items[1:]} == {429}
-    assert len(double.token_requests()) == 2  # nothing was sent after the 429
+    assert answer.status == 200 and answer.headers["retry-after"] == "300"
+    assert sum(i["success"] for i in items) == 1
+    assert {i["error_type"] for i in items if not i["success"]} == {"RateLimited"}
+    # the first success, then at most the four calls in flight when the first 429 came back
+    assert len(double.token_requests()) <= 1 + 4
+
+
+def test_one_items_unexpected_failure_fails_that_item_alone(direct, double, monkeypatch):
+    from stream_tokens import runtime
+
+    api = runtime.token_service().api
+    real_issue = api.issue
+
+    def flaky(request, credentials, deadline):
+        if request.video_id == OTHER:
+            raise KeyError("surprise")
+        return real_issue(request, credentials, deadline)
+
+    monkeypatch.setattr(api, "issue", flaky)
+    results = direct([{"identifier": VIDEO}, {"identifier": OTHER}, {"identifier": VIDEO}])
+    assert [r["success"] for r in results] == [True, False, True]
+    assert results[1]["error_type"] == "InternalError" and "surprise" not in json.dumps(results[1])
+
+
+def test_a_mixed_batch_counts_tokens_by_issuer(app, double, capsys):
+    caller = sensitive_key()
+    requests = [
+        {"identifier": VIDEO, "id": caller["id"], "pem": caller["pem"]},
+        {"identifier": VIDEO},
+        {"identifier": OTHER},
+    ]
+    answer = app.post("/videos/tokens", {"requests": requests})
+    assert [i["success"] for i in answer.body["result"]] == [True] * 3
+    for item in answer.body["result"]:
+        sensitive(item["result"]["token"])
+    issued = sorted((r["Issuer"], r["TokensIssued"]) for r in emf_records(capsys) if "TokensIssued" in r)
+    assert issued == [("api", [2.0]), ("local", [1.0])]
+    assert len(double.token_requests()) == 2
+
+
+def test_a_step_functions_batch_shares_its_batch_input(direct, double):
+    results = direct(event("direct.step-functions-batch"))
+    assert [r["result"]["video_id"] for r in results] == [VIDEO, OTHER]
+    sent = double.token_requests()
+    assert [r.body.get("accessRules") for r in sent] == [
+        event("direct.step-functions-batch")["BatchInput"]["accessRules"]
+    ] * 2
+    assert [r.body.get("downloadable") for r in sorted(sent, key=lambda r: "downloadable" in r.body)] == [None, True]
+
+
+def test_a_direct_failure_is_logged_and_counted_once(direct, double, capsys):
+    with pytest.raises(errors.InvalidRequest):
+        direct({"identifier": "nope"})
+    assert [r["ErrorKind"] for r in emf_records(capsys) if "Errors" in r] == ["InvalidRequest"]
 
 
 def test_a_batch_with_a_misconfigured_secret_fails_whole(app, double, monkeypatch):

@@ -112,10 +112,11 @@ def test_the_direct_function_is_wired_to_eventbridge_and_lambda_destinations():
     assert (direct["CodeUri"], direct["Handler"]) == ("functions/mint_direct/", "app.lambda_handler")
     assert sorted(p.name for p in (ROOT / "functions" / "mint_direct").iterdir() if p.suffix == ".py") == ["app.py"]
     rule = direct["Events"]["TokenRequested"]
-    assert rule == {
-        "Type": "EventBridgeRule",
-        "Properties": {"Pattern": {"detail-type": [{"!Ref": "DirectDetailType"}]}},
-    }
+    pattern = {"source": [{"!Ref": "DirectEventSource"}], "detail-type": [{"!Ref": "DirectDetailType"}]}
+    assert rule == {"Type": "EventBridgeRule", "Properties": {"Pattern": pattern}}
+    assert direct["EventInvokeConfig"]["MaximumRetryAttempts"] == {"!Ref": "DirectAsyncRetries"}
+    assert T["Parameters"]["DirectAsyncRetries"]["Default"] == 0
+    assert "DirectEventsDoNotLoop" in T["Rules"]
     destinations = direct["EventInvokeConfig"]["DestinationConfig"]
     default_bus = {"!Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}
     assert destinations["OnSuccess"] == {"Type": "EventBridge", "Destination": default_bus}

@@ -10,6 +10,7 @@ could not finish before the Lambda's remaining time runs out. A `Retry-After` lo
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,6 +49,18 @@ class _Budget:
 
 _UNBOUNDED = _Budget(math.inf, 0.0)
 _budget: ContextVar[_Budget | None] = ContextVar("cloudflare_call_budget", default=None)
+_halt: ContextVar[threading.Event | None] = ContextVar("cloudflare_rate_limit_halt", default=None)
+
+
+@contextmanager
+def halt_on_rate_limit(halt: threading.Event) -> Iterator[None]:
+    """Calls made inside share `halt`: a 429 to any of them sets it, and then none retries again
+    (a batch stops hammering Cloudflare at its first 429)."""
+    token = _halt.set(halt)
+    try:
+        yield
+    finally:
+        _halt.reset(token)
 
 
 class DeadlineRetry(Retry):
@@ -66,7 +79,10 @@ class DeadlineRetry(Retry):
         wait = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
         wait = new_retry.get_backoff_time() if wait is None else wait
         budget = _budget.get() or _UNBOUNDED
-        if time.monotonic() + wait + budget.attempt > budget.deadline:
+        halt = _halt.get()
+        if halt is not None and response is not None and response.status == 429:
+            halt.set()
+        if time.monotonic() + wait + budget.attempt > budget.deadline or (halt is not None and halt.is_set()):
             raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
         return new_retry
 
@@ -104,7 +120,9 @@ class CloudflareStreamApi:
         connect_timeout: float,
         read_timeout: float,
         max_retries: int,
+        pool_size: int = 10,
     ) -> None:
+        """`pool_size`: connections kept alive for concurrent calls (a batch's concurrency)."""
         self.base_url = base_url.rstrip("/")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -118,8 +136,8 @@ class CloudflareStreamApi:
             raise_on_status=False,
         )
         self.session = requests.Session()
-        self.session.mount("https://", HTTPAdapter(max_retries=retry))
-        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        for scheme in ("https://", "http://"):
+            self.session.mount(scheme, HTTPAdapter(max_retries=retry, pool_maxsize=max(pool_size, 1)))
         self.session.headers["User-Agent"] = "stream-signed-urls/1 (+aws-lambda)"
 
     def create_token(

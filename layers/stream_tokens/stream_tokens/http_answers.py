@@ -8,13 +8,21 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 from . import envelope, observability
-from .errors import RateLimited
+from .errors import RateLimited, StreamTokenError
+from .model import SignedToken
 
 HEADERS = {"Cache-Control": "no-store"}
 
 
 def ok(result: Any) -> Response[str]:
     return _json(200, envelope.success(result))
+
+
+def batch(outcomes: list[SignedToken | StreamTokenError]) -> Response[str]:
+    """A 200 with one envelope per item; `Retry-After` when an item was rate limited."""
+    waits = [o.retry_after for o in outcomes if isinstance(o, RateLimited) and o.retry_after is not None]
+    headers = {"Retry-After": str(max(waits))} if waits else {}
+    return _json(200, envelope.success([envelope.outcome(outcome) for outcome in outcomes]), headers)
 
 
 def error(exc: Exception) -> Response[str]:

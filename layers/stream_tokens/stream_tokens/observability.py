@@ -7,6 +7,7 @@ a token: log calls pass ids, kinds, codes and timings only.
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 from aws_lambda_powertools import Logger, Metrics
@@ -19,18 +20,29 @@ NAMESPACE = "StreamSignedUrls"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+_metrics_lock = threading.Lock()
 # An invocation that only failed publishes its Errors metric on its own (below): not a warning.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 
-def token_issued(issuer: str) -> None:
-    metrics.add_dimension(name="Issuer", value=issuer)
-    metrics.add_metric(name="TokensIssued", unit=MetricUnit.Count, value=1)
+def tokens_issued(issuer: str, count: int) -> None:
+    """Tokens signed by one issuer (a batch may use two), each count with its Issuer dimension."""
+    _publish("TokensIssued", MetricUnit.Count, count, "Issuer", issuer)
 
 
 def upstream_latency(milliseconds: float) -> None:
-    """Time spent on one call to Cloudflare, retries included, whether it succeeded or not."""
-    metrics.add_metric(name="UpstreamLatency", unit=MetricUnit.Milliseconds, value=milliseconds)
+    """Time spent on one call to Cloudflare, retries included, whether it succeeded or not.
+    (Batches call this from several threads; Powertools' metric set is not thread-safe.)"""
+    with _metrics_lock:
+        metrics.add_metric(name="UpstreamLatency", unit=MetricUnit.Milliseconds, value=milliseconds)
+
+
+def _publish(name: str, unit: MetricUnit, value: float, dimension: str, dimension_value: str) -> None:
+    """One metric with its own dimension, written at once (a single EMF line)."""
+    with single_metric(
+        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={"service": SERVICE}
+    ) as metric:
+        metric.add_dimension(name=dimension, value=dimension_value)
 
 
 def refused(exc: Exception) -> StreamTokenError:
@@ -49,8 +61,5 @@ def refused(exc: Exception) -> StreamTokenError:
             "request refused",
             extra={"kind": exc.kind, "status": exc.status, "errors": [d.to_json() for d in exc.details]},
         )
-    with single_metric(
-        name="Errors", unit=MetricUnit.Count, value=1, namespace=NAMESPACE, default_dimensions={"service": SERVICE}
-    ) as metric:
-        metric.add_dimension(name="ErrorKind", value=exc.kind)
+    _publish("Errors", MetricUnit.Count, 1, "ErrorKind", exc.kind)
     return exc

@@ -27,6 +27,7 @@ def token_service() -> TokenService:
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         max_retries=settings.max_retries,
+        pool_size=settings.upstream_concurrency,
     )
     credentials = SecretsManagerCredentials(
         settings.secret_id, settings.secret_max_age, with_signing_key=settings.signing_mode != "api"

@@ -6,12 +6,15 @@ account the caller named (if any) and a deadline, and get a `SignedToken` or a `
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from . import observability
+from .cloudflare_api import halt_on_rate_limit
 from .config import Settings
 from .credentials import CloudflareCredentials
 from .errors import (
@@ -77,8 +80,9 @@ class TokenService:
         """A token per item, in order; a failed item is its error and does not fail the others.
 
         Every item is validated first (no I/O). Items that go to Cloudflare's API are sent at most
-        `upstream_concurrency` at a time, and once Cloudflare answers 429 the items not yet sent
-        are marked rate limited instead of being sent. A configuration error fails the whole batch.
+        `upstream_concurrency` at a time; once Cloudflare answers 429 to any of them, no retry is
+        made and the items not yet sent are marked rate limited instead of being sent. Each failure
+        is logged and counted once; a configuration error fails the whole batch.
         """
         outcomes: list[SignedToken | StreamTokenError | None] = [None] * len(items)
         accepted: list[tuple[int, TokenRequest, str | None]] = []
@@ -86,24 +90,34 @@ class TokenService:
             try:
                 accepted.append((i, *self.validate_item(item, at=f"{at}/{i}")))
             except InvalidRequest as exc:
-                outcomes[i] = exc
+                outcomes[i] = observability.refused(exc)
+        issued: Counter[str] = Counter()
         if accepted:
             credentials = self.credentials.get()
+            halt = threading.Event()
             limited: list[RateLimited] = []
 
             def one(entry: tuple[int, TokenRequest, str | None]) -> tuple[int, SignedToken | StreamTokenError]:
                 i, request, account = entry
-                if limited:
-                    first = limited[0]
-                    message = "not sent: Cloudflare's rate limit was reached by an earlier item"
-                    return i, RateLimited(message, retry_after=first.retry_after)
+                if halt.is_set():
+                    retry_after = limited[0].retry_after if limited else None
+                    skipped = RateLimited(
+                        "not sent: an earlier item hit Cloudflare's rate limit", retry_after=retry_after
+                    )
+                    return i, observability.refused(skipped)
                 try:
-                    return i, self.mint(request, account_id=account, deadline=deadline)
+                    with halt_on_rate_limit(halt):
+                        token, issuer = self._mint_one(request, account, deadline)
+                    issued[issuer] += 1
+                    return i, token
+                except ConfigurationError as exc:
+                    return i, exc  # raised for the whole batch below, and reported there
                 except RateLimited as exc:
                     limited.append(exc)
-                    return i, exc
-                except StreamTokenError as exc:
-                    return i, exc
+                    halt.set()
+                    return i, observability.refused(exc)
+                except Exception as exc:  # one item's failure, even an unexpected one, is that item's
+                    return i, observability.refused(exc)
 
             remote = [entry for entry in accepted if self.issuer_for(entry[1], credentials).remote]
             sent = {entry[0] for entry in remote}
@@ -113,17 +127,22 @@ class TokenService:
                     results += pool.map(one, remote)
             for i, result in results:
                 outcomes[i] = result
+        for issuer, count in issued.items():
+            observability.tokens_issued(issuer, count)
         final = [outcome for outcome in outcomes if outcome is not None]
         misconfigured = [o for o in final if isinstance(o, ConfigurationError)]
         if misconfigured:
             raise misconfigured[0]
-        for outcome in final:
-            if isinstance(outcome, StreamTokenError):
-                observability.refused(outcome)
         return final
 
     def mint(self, request: TokenRequest, *, deadline: float, account_id: str | None = None) -> SignedToken:
         """Sign `request`. `account_id`, when the caller named one, must be the configured account."""
+        token, issuer = self._mint_one(request, account_id, deadline)
+        observability.tokens_issued(issuer, 1)
+        return token
+
+    def _mint_one(self, request: TokenRequest, account_id: str | None, deadline: float) -> tuple[SignedToken, str]:
+        """The token and the name of the issuer that signed it (metrics are the caller's to count)."""
         credentials = self.credentials.get()
         if account_id is not None and account_id.lower() != credentials.account_id:
             message = "account_id is not the account this service mints for"
@@ -135,17 +154,17 @@ class TokenService:
         finally:
             if issuer.remote:
                 observability.upstream_latency((time.perf_counter() - started) * 1000)
-        observability.token_issued(issuer.name)
         observability.logger.info(
             "token issued",
             extra={"video_id": request.video_id, "issuer": issuer.name, "expires_at": request.exp},
         )
-        return SignedToken(
+        signed = SignedToken(
             token=token,
             video_id=request.video_id,
             expires_at=request.exp,
             urls=signed_urls(token, self.settings.customer_code, request.downloadable),
         )
+        return signed, issuer.name
 
     def issuer_for(self, request: TokenRequest, credentials: CloudflareCredentials) -> TokenIssuer:
         """The SIGNING_MODE decides; in `auto`, any key at hand means local signing."""
