@@ -31,9 +31,16 @@ lint: install ## ruff (lint + format) and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/stream_tokens/stream_tokens functions localdev
 
-template: install ## sam validate --lint and cfn-lint
+$(VENV)-checkov/.installed: requirements/checkov.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found"; exit 1; }
+	$(PYTHON313) -m venv $(VENV)-checkov
+	$(VENV)-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
+	@touch $@
+
+template: install $(VENV)-checkov/.installed ## sam validate --lint, cfn-lint (+ serverless rules), checkov
 	$(BIN)/sam validate --lint --template template.yaml
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+	$(VENV)-checkov/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
 
 build: install ## sam build (the layer for arm64, the function folder)
 	$(BIN)/sam build --template template.yaml
@@ -46,6 +53,7 @@ events: install ## regenerate events/ (API Gateway v2 events for sam local invok
 
 lock: install ## re-pin requirements/dev.txt and the layer's requirements.txt
 	$(BIN)/uv pip compile --quiet --python-version 3.13 requirements/dev.in -o requirements/dev.txt
+	$(BIN)/uv pip compile --quiet --python-version 3.13 requirements/checkov.in -o requirements/checkov.txt
 	$(BIN)/uv pip compile --quiet --python-version 3.13 --no-header layers/stream_tokens/requirements.in \
 		-c requirements/dev.txt -o layers/stream_tokens/requirements.txt
 
@@ -53,4 +61,4 @@ deploy: build ## sam deploy --guided (needs AWS credentials)
 	$(BIN)/sam deploy --guided
 
 clean: ## remove build output and the virtual environment
-	rm -rf .aws-sam $(VENV) .mypy_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(VENV)-checkov .mypy_cache .ruff_cache
