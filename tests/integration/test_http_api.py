@@ -159,108 +159,7 @@ def test_the_container_keeps_one_connection_to_cloudflare(app, double):
     assert double.connections == 1
 
 
-# -- Cloudflare's answers ----------------------------------------------------------------------
-
-
-def test_an_unknown_video_is_a_404_with_cloudflares_error(app, double):
-    double.missing_videos.add(VIDEO)
-    answer = app.mint({})
-    assert answer.status == 404
-    assert answer.body["errors"] == [{"code": 10003, "message": "Not Found"}]
-
-
-def test_a_rate_limit_is_a_429_with_retry_after_answered_at_once(app, double):
-    body = {
-        "success": False,
-        "errors": [{"code": 10100, "message": "More than 1200 requests per 300 seconds reached."}],
-        "messages": [],
-        "result": None,
-    }
-    double.fail_next(Fault(429, body, {"Retry-After": "300"}))
-    started = time.monotonic()
-    answer = app.mint({})
-    assert time.monotonic() - started < 2
-    assert answer.status == 429 and answer.headers["retry-after"] == "300"
-    assert answer.body["errors"] == body["errors"]
-    assert len(double.token_requests()) == 1
-
-
-def test_a_short_rate_limit_is_retried(app, double):
-    double.fail_next(Fault(429, None, {"Retry-After": "1"}))
-    answer = app.mint({})
-    assert answer.status == 200
-    assert len(double.token_requests()) == 2
-
-
-def test_server_errors_are_retried_then_a_502(app, double):
-    double.fail_next(Fault(500), Fault(502), Fault(503))
-    answer = app.mint({})
-    assert answer.status == 502
-    assert len(double.token_requests()) == 3  # the first call and UPSTREAM_MAX_RETRIES=2 retries
-
-
-def test_one_server_error_then_success(app, double):
-    double.fail_next(Fault(503, "<html><body>503 Service Temporarily Unavailable</body></html>"))
-    assert app.mint({}).status == 200
-    assert len(double.token_requests()) == 2
-
-
-def test_a_4xx_that_is_the_callers_fault_passes_cloudflares_errors_through(app, double):
-    errors = [{"code": 10005, "message": "exp is too far in the future"}]
-    double.fail_next(Fault(400, {"success": False, "errors": errors, "messages": [], "result": None}))
-    answer = app.mint({})
-    assert answer.status == 400 and answer.body["errors"] == errors
-
-
-@pytest.mark.parametrize(
-    "fault",
-    [
-        Fault(200, "{not json"),
-        Fault(200, "<html>Cloudflare</html>"),
-        Fault(200, {"success": False, "errors": [], "messages": [], "result": None}),
-        Fault(200, {"success": True, "errors": [], "messages": [], "result": {}}),
-        Fault(200, [1, 2]),
-        Fault(200, '"token"'),
-    ],
-)
-def test_answers_that_break_the_api_contract_are_502(app, double, fault):
-    double.fail_next(fault)
-    answer = app.mint({})
-    assert answer.status == 502 and answer.body["result"] is None
-
-
-def test_a_connection_reset_mid_body_is_a_502(app, double):
-    ok = {"success": True, "errors": [], "messages": [], "result": {"token": "x" * 200}}
-    double.fail_next(Fault(200, ok, cut_body=True))
-    answer = app.mint({})
-    assert answer.status == 502 and "could not reach Cloudflare" in answer.body["errors"][0]["message"]
-    assert len(double.token_requests()) == 1  # the headers had arrived: urllib3 does not replay a read body
-    assert app.mint({}).status == 200  # and the next request gets a fresh connection
-
-
-def test_a_reply_slower_than_the_read_timeout_is_a_504_within_the_functions_time(app, double):
-    double.fail_next(*[Fault(200, None, delay=1.5)] * 3)
-    started = time.monotonic()
-    answer = app.invoke(http_api_event("POST", f"/videos/{VIDEO}/token", "{}"), timeout_seconds=3)
-    assert answer.status == 504
-    assert time.monotonic() - started < 3
-
-
-def test_connection_refused_is_a_502(app, double, monkeypatch):
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    monkeypatch.setenv("CLOUDFLARE_BASE_URL", f"http://127.0.0.1:{closed_port}/client/v4")
-    from stream_tokens import runtime
-
-    runtime.reset()
-    answer = app.mint({})
-    assert answer.status == 502 and "could not reach Cloudflare" in answer.body["errors"][0]["message"]
-
-
-# -- credentials -------------------------------------------------------------------------------
+# -- credentials (Cloudflare's other answers: test_faults.py) -----------------------------------
 
 
 def test_a_rotated_token_is_picked_up_by_rereading_the_secret(app, double, secret_arn):
@@ -335,13 +234,6 @@ def app_endpoint() -> str:
     return os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"]
 
 
-@pytest.mark.parametrize("status", [408, 409])
-def test_408_and_409_are_retried(app, double, status):
-    double.fail_next(Fault(status))
-    assert app.mint({}).status == 200
-    assert len(double.token_requests()) == 2
-
-
 # -- observability -----------------------------------------------------------------------------
 
 
@@ -364,31 +256,6 @@ def test_metrics_count_errors_by_kind(app, double, capsys):
         ("UpstreamUnavailable", [1.0]),
     ]
     assert [len(e["UpstreamLatency"]) for e in emfs if "UpstreamLatency" in e] == [1]  # the failed call is timed too
-
-
-def test_a_dropped_connection_is_retried_and_counted(app, double):
-    double.fail_next(Fault(drop=True))
-    assert app.mint({}).status == 200
-    assert len(double.token_requests()) == 2
-    double.fail_next(*[Fault(drop=True)] * 3)
-    answer = app.mint({})
-    assert answer.status == 502
-    assert len(double.token_requests()) == 2 + 3  # one call and UPSTREAM_MAX_RETRIES=2 retries
-
-
-def test_an_unreadable_retry_after_backs_off_as_usual(app, double):
-    double.fail_next(Fault(429, None, {"Retry-After": "soon"}))
-    assert app.mint({}).status == 200
-    double.fail_next(*[Fault(429, None, {"Retry-After": "9" * 5000})] * 3)
-    answer = app.mint({})
-    assert answer.status == 429 and answer.headers["retry-after"] == "300"
-
-
-def test_a_429_without_retry_after_gets_cloudflares_5_minute_block(app, double):
-    double.fail_next(*[Fault(429)] * 3)
-    answer = app.mint({})
-    assert answer.status == 429 and answer.headers["retry-after"] == "300"
-    assert len(double.token_requests()) == 3
 
 
 def test_path_and_body_problems_are_listed_together(app, double):

@@ -28,8 +28,8 @@ class Settings:
     secret_max_age: int = 300
     """Seconds a read secret is reused before Secrets Manager is asked again."""
     cloudflare_base_url: str = DEFAULT_BASE_URL
-    connect_timeout: float = 3.05
-    read_timeout: float = 5.0
+    connect_timeout: float = 2.0
+    read_timeout: float = 3.0
     max_retries: int = 2
     batch_max_items: int = 100
     """Most tokens one batch (POST /videos/tokens, or a list sent to the direct function) may ask for."""
@@ -73,8 +73,8 @@ class Settings:
             max_token_lifetime=int(number("MAX_TOKEN_LIFETIME_SECONDS", MAX_LIFETIME, 60, MAX_LIFETIME)),
             secret_max_age=int(number("SECRET_MAX_AGE_SECONDS", 300, 0, 86400)),
             cloudflare_base_url=base_url.rstrip("/"),
-            connect_timeout=number("UPSTREAM_CONNECT_TIMEOUT_SECONDS", 3.05, 0.1, 30),
-            read_timeout=number("UPSTREAM_READ_TIMEOUT_SECONDS", 5.0, 0.1, 30),
+            connect_timeout=number("UPSTREAM_CONNECT_TIMEOUT_SECONDS", 2.0, 0.1, 30),
+            read_timeout=number("UPSTREAM_READ_TIMEOUT_SECONDS", 3.0, 0.1, 30),
             max_retries=int(number("UPSTREAM_MAX_RETRIES", 2, 0, 10)),
             batch_max_items=int(number("BATCH_MAX_ITEMS", 100, 1, 1000)),
             upstream_concurrency=int(number("UPSTREAM_CONCURRENCY", 4, 1, 32)),
