@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install run test lint typecheck template build events lock deploy clean
+.PHONY: help install run test lint typecheck template build events load lock deploy clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ build: install ## sam build (the layer for arm64, the function folder)
 
 test: install lint template build ## everything CI runs: lint, types, template checks, build, tests
 	$(BIN)/pytest
+
+load: install ## bounded load run on loopback: 10,000 requests x 16 connections per signing mode
+	$(BIN)/python -m localdev.load
 
 events: install ## regenerate events/ (API Gateway v2 events for sam local invoke -e)
 	$(BIN)/python -m localdev.make_events

@@ -19,6 +19,11 @@ _NOT_FOUND = '{"message":"Not Found"}'  # API Gateway's own answer for a request
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # many clients connecting at once (make load) are queued, not reset
+
+
 class LocalHttpApi:
     def __init__(
         self, handler: Handler, routes: list[Route], *, port: int = 3000, timeout_seconds: float = 10.0
@@ -27,8 +32,7 @@ class LocalHttpApi:
         self.routes = routes
         self.timeout_seconds = timeout_seconds
         self._invoke_lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._request_handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), self._request_handler())
 
     @property
     def url(self) -> str:
@@ -76,6 +80,7 @@ class LocalHttpApi:
 
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between headers and body
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

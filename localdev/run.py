@@ -42,7 +42,7 @@ def main() -> int:
         base_url = os.environ.get("CLOUDFLARE_BASE_URL") or "https://api.cloudflare.com/client/v4"
     else:
         account, api_token, key = EXAMPLE_ACCOUNT, secrets.token_urlsafe(30), new_signing_key()
-        double = CloudflareDouble(account, api_token=api_token).start()
+        double = CloudflareDouble(account, api_token=api_token, record=False).start()
         base_url = double.base_url
     secret = {"account_id": account, "api_token": api_token} | (secret_fields(key) if key else {})
     secret_arn = stack.create_secret(endpoint, "stream-signed-urls/cloudflare", secret)
