@@ -95,6 +95,8 @@ http_bodies = st.one_of(
     json_values.map(body_text),
     st.text(max_size=200),
     st.builds(lambda n: '{"pad": "' + "x" * n + '"}', st.integers(16000, 17000)),
+    st.integers(1, 8000).map(lambda n: "[" * n + "]" * n),  # deep nesting
+    st.integers(1, 3000).map(lambda n: '{"exp":' * n + "1" + "}" * n),
 )
 
 
@@ -168,8 +170,16 @@ def test_any_http_event_gets_an_envelope_and_never_a_5xx(app, double):
     assert seen[200] >= EXAMPLES // 50 and seen[400] >= EXAMPLES // 5 and seen[404] > 0 and seen[413] > 0, seen
 
 
+def nested(depth: int) -> Any:
+    value: Any = {"identifier": VIDEO}
+    for _ in range(depth):
+        value = [value] if depth % 2 else {"detail": value}
+    return value
+
+
 direct_payloads = st.one_of(
     json_values,
+    st.integers(1, 500).map(nested),  # deep nesting
     token_fields.map(lambda f: {"identifier": VIDEO} | f),
     st.builds(lambda i, f: {"identifier": i} | f, odd_ids, token_fields),
     st.lists(st.one_of(token_fields.map(lambda f: {"identifier": VIDEO} | f), json_values), max_size=4),
