@@ -78,6 +78,7 @@ def function_env(monkeypatch: pytest.MonkeyPatch, secret_arn: str, double: Any) 
             "STREAM_CUSTOMER_CODE": CUSTOMER_CODE,
             "CLOUDFLARE_BASE_URL": double.base_url,
             "UPSTREAM_READ_TIMEOUT_SECONDS": "1",
+            "UPSTREAM_CALLS_PER_5_MINUTES": "1000000000",  # the rate budget has tests of its own
         }
     )
     for name, value in env.items():

@@ -172,8 +172,8 @@ def test_any_http_event_gets_an_envelope_and_never_a_5xx(app, double):
 
 def nested(depth: int) -> Any:
     value: Any = {"identifier": VIDEO}
-    for _ in range(depth):
-        value = [value] if depth % 2 else {"detail": value}
+    for level in range(depth):
+        value = [value] if level % 2 else {"detail": value, "detail-type": "x", "source": "y"}
     return value
 
 

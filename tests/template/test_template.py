@@ -91,7 +91,7 @@ def test_throttling_concurrency_and_log_retention_are_parameters():
     assert mint["ReservedConcurrentExecutions"] == {
         "!If": ["ReserveConcurrency", {"!Ref": "ReservedConcurrency"}, {"!Ref": "AWS::NoValue"}]
     }
-    assert T["Parameters"]["ReservedConcurrency"]["Default"] == 10
+    assert T["Parameters"]["ReservedConcurrency"]["Default"] == 5
     assert mint["LoggingConfig"]["LogGroup"] == {"!Ref": "MintFunctionLogGroup"}
 
 

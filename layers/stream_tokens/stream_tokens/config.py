@@ -15,6 +15,7 @@ from .model import MAX_LIFETIME
 
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 SIGNING_MODES = ("auto", "local", "api")
+FUNCTIONS_SHARING_THE_BUDGET = 2  # the HTTP and the direct function call Cloudflare with one account
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Settings:
     """Most tokens one batch (POST /videos/tokens, or a list sent to the direct function) may ask for."""
     upstream_concurrency: int = 4
     """Most calls to Cloudflare a batch makes at once."""
+    upstream_calls_per_second: float = 1.0
+    """This container's share of Cloudflare's API rate limit (calls per second, retries included)."""
     signing_mode: str = "auto"
     """auto: sign locally when a key is at hand (the caller's or the secret's), else call the API;
     local: always sign locally; api: always call Cloudflare's API (forwarding a caller's key)."""
@@ -78,4 +81,8 @@ class Settings:
             max_retries=int(number("UPSTREAM_MAX_RETRIES", 2, 0, 10)),
             batch_max_items=int(number("BATCH_MAX_ITEMS", 100, 1, 1000)),
             upstream_concurrency=int(number("UPSTREAM_CONCURRENCY", 4, 1, 32)),
+            upstream_calls_per_second=number("UPSTREAM_CALLS_PER_5_MINUTES", 600, 1, 10**9)
+            / 300
+            / FUNCTIONS_SHARING_THE_BUDGET
+            / max(1, int(number("UPSTREAM_BUDGET_CONTAINERS", 1, 0, 10000))),
         )

@@ -6,7 +6,7 @@ import time
 from functools import cache
 from typing import Protocol
 
-from .cloudflare_api import CloudflareStreamApi
+from .cloudflare_api import CallBudget, CloudflareStreamApi
 from .config import Settings
 from .credentials import SecretsManagerCredentials
 from .issuers import CloudflareApiIssuer, TokenIssuer
@@ -28,6 +28,7 @@ def token_service() -> TokenService:
         read_timeout=settings.read_timeout,
         max_retries=settings.max_retries,
         pool_size=settings.upstream_concurrency,
+        calls=CallBudget(settings.upstream_calls_per_second, burst=settings.upstream_calls_per_second * 60),
     )
     credentials = SecretsManagerCredentials(
         settings.secret_id, settings.secret_max_age, with_signing_key=settings.signing_mode != "api"
