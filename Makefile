@@ -2,7 +2,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON313 ?= $(shell PYENV_VERSION=3.13.0 pyenv which python3 2>/dev/null || command -v python3.13)
+# pyenv's 3.13 first (its python3.13 shim on PATH fails unless that version is selected).
+PYTHON313 ?= $(shell PYENV_VERSION=3.13.0 pyenv which python3 2>/dev/null \
+	|| ls -d $(HOME)/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1 \
+	|| command -v python3.13)
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 # sam build looks for python3.13 on PATH: the virtual environment's comes first.
