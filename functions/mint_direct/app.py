@@ -45,7 +45,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> Any:
         token_request, account = service.validate_item(request)
         return service.mint(token_request, account_id=account, deadline=deadline).to_json()
     except Exception as exc:
-        raise observability.refused(exc) from None
+        raise observability.refused(exc).with_traceback(None) from None  # no layer frames in Lambda's report
 
 
 def _sqs_body(item: Any) -> Any:

@@ -326,3 +326,14 @@ def test_the_batch_deadline_bounds_slow_upstreams(app, double, monkeypatch):
     assert answer.status == 200
     assert {i["error_type"] for i in answer.body["result"]} == {"UpstreamTimeout"}
     assert time.monotonic() - started < 3
+
+
+def test_a_raised_error_carries_no_frames_of_the_layer(direct, double):
+    import traceback
+
+    with pytest.raises(errors.InvalidRequest) as caught:
+        direct({"identifier": "nope", "exp": 1})
+    files = [frame.filename for frame in traceback.extract_tb(caught.value.__traceback__)]
+    assert any(f.endswith("mint_direct/app.py") for f in files)
+    assert not [f for f in files if "/stream_tokens/" in f]
+    assert "(at /identifier)" in str(caught.value)
