@@ -24,6 +24,12 @@ def cloudflare_pem(key: rsa.RSAPrivateKey | None = None) -> str:
     return base64.b64encode(pem).decode()
 
 
+def pkcs1_block(body: str, end: bool = True) -> str:
+    """Text framed like a PKCS#1 PEM (for malformed keys; real ones come from rsa_key())."""
+    label = "RSA PRIVATE KEY"
+    return f"-----BEGIN {label}-----\n{body}" + (f"-----END {label}-----\n" if end else "")
+
+
 def ec_pem() -> str:
     pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

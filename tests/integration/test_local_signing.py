@@ -15,7 +15,7 @@ from localdev.signing_keys import public_jwk, secret_fields
 from localdev.stack import create_secret
 from stream_tokens.errors import ConfigurationError
 from tests.conftest import ACCOUNT, CUSTOMER_CODE, VIDEO, emf_records
-from tests.keys import sensitive_key
+from tests.keys import pkcs1_block, sensitive_key
 from tests.log_hygiene import sensitive
 
 RULES = [
@@ -195,7 +195,7 @@ def test_a_callers_key_that_cannot_sign_is_a_400_naming_pem(app, double):
     integer = bytes([0x02, 0x41, 0x00]) + b"\x01" * 64
     body = bytes([0x02, 0x01, 0x00]) + integer * 8
     der = bytes([0x30, 0x82]) + len(body).to_bytes(2, "big") + body
-    pem = b"-----BEGIN RSA PRIVATE KEY-----\n" + base64.encodebytes(der) + b"-----END RSA PRIVATE KEY-----\n"
+    pem = pkcs1_block(base64.encodebytes(der).decode()).encode()
     answer = app.mint({"id": "a" * 32, "pem": base64.b64encode(pem).decode()})
     assert answer.status == 400 and answer.error_pointers == ["/pem"]
     assert double.requests == []

@@ -16,7 +16,7 @@ from stream_tokens.credentials import CloudflareCredentials
 from stream_tokens.errors import ConfigurationError, InvalidRequest
 from stream_tokens.model import AccessRule, SigningKey, TokenRequest
 from stream_tokens.signing import KeyMaterialError, LocalSigner, parse_signing_key, stream_token
-from tests.keys import ec_pem
+from tests.keys import ec_pem, pkcs1_block
 from tests.log_hygiene import sensitive
 
 VIDEO = "ea95132c15732412d22c1476fa83f27a"
@@ -173,7 +173,7 @@ def test_a_callers_key_that_does_not_load_is_the_callers_400():
     integer = bytes([0x02, 0x41, 0x00]) + b"\x01" * 64
     body = bytes([0x02, 0x01, 0x00]) + integer * 8
     der = bytes([0x30, 0x82]) + len(body).to_bytes(2, "big") + body
-    pem = "-----BEGIN RSA PRIVATE KEY-----\n" + base64.encodebytes(der).decode() + "-----END RSA PRIVATE KEY-----\n"
+    pem = pkcs1_block(base64.encodebytes(der).decode())
     request = TokenRequest(VIDEO, NOW + 60, NOW - 60, signing_key=SigningKey("a" * 32, b64(pem)))
     with pytest.raises(InvalidRequest) as caught:
         LocalSigner().issue(request, CloudflareCredentials(ACCOUNT, api_token="t"), deadline=0)

@@ -18,7 +18,7 @@ from stream_tokens.errors import (
 )
 from stream_tokens.model import AccessRule, SigningKey
 from stream_tokens.validation import MAX_BODY_BYTES, check_identifier, checked_request, decode_body, token_request
-from tests.keys import cloudflare_pem, ec_pem, sensitive_pem
+from tests.keys import cloudflare_pem, ec_pem, pkcs1_block, sensitive_pem
 
 NOW = 1_800_000_000
 VIDEO = "ea95132c15732412d22c1476fa83f27a"
@@ -165,13 +165,13 @@ def test_exp_given_without_nbf_keeps_the_default_nbf():
         ({"id": KEY_ID, "pem": ""}, "/pem", "must not be empty"),
         ({"id": KEY_ID, "pem": "é"}, "/pem", "PEM RSA private key"),
         (
-            {"id": KEY_ID, "pem": pem_of("-----BEGIN RSA PRIVATE KEY-----\nMAAA\n-----END RSA PRIVATE KEY-----\n")},
+            {"id": KEY_ID, "pem": pem_of(pkcs1_block("MAAA\n"))},
             "/pem",
             "PEM RSA",
         ),
-        ({"id": KEY_ID, "pem": pem_of("-----BEGIN RSA PRIVATE KEY-----" + " " * 6000 + "!")}, "/pem", "PEM RSA"),
+        ({"id": KEY_ID, "pem": pem_of(pkcs1_block(" " * 6000 + "!", end=False))}, "/pem", "PEM RSA"),
         (
-            {"id": KEY_ID, "pem": pem_of("-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----")},
+            {"id": KEY_ID, "pem": pem_of(pkcs1_block("MIIB\n"))},
             "/pem",
             "PEM RSA",
         ),
@@ -232,7 +232,7 @@ def test_a_valid_signing_key_is_accepted():
 
 
 def test_error_messages_never_echo_the_key_material():
-    pem = base64.b64encode(b"-----BEGIN RSA PRIVATE KEY-----\nnot really\n-----END RSA PRIVATE KEY-----\n").decode()
+    pem = base64.b64encode(pkcs1_block("not really\n").encode()).decode()
     for _, _, message in refused({"id": KEY_ID, "pem": pem}):
         assert pem not in message and "not really" not in message
 

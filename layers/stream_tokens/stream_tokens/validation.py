@@ -35,7 +35,8 @@ from .model import DEFAULT_LIFETIME, DEFAULT_NBF_LEAD, AccessRule, SigningKey, T
 MAX_BODY_BYTES = 16 * 1024
 MAX_BATCH_BODY_BYTES = 512 * 1024
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
-_PEM_BEGIN, _PEM_END = "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----"
+_PEM_LABEL = "RSA PRIVATE KEY"  # PKCS#1, as Cloudflare's POST /stream/keys returns keys
+_PEM_BEGIN, _PEM_END = f"-----BEGIN {_PEM_LABEL}-----", f"-----END {_PEM_LABEL}-----"
 _TYPE_NAMES = {
     "integer": "an integer",
     "boolean": "a boolean (true or false)",
@@ -210,7 +211,7 @@ def token_request(video_id: str, fields: Mapping[str, Any], *, now: int, max_lif
         problems.append(
             ErrorDetail(
                 INVALID_VALUE,
-                "pem must be the base64 of a PEM RSA private key (-----BEGIN RSA PRIVATE KEY-----), "
+                "pem must be the base64 of a PEM RSA private key (PKCS#1, an 'RSA PRIVATE KEY' block), "
                 "as Cloudflare's POST /stream/keys returns it",
                 "/pem",
             )
