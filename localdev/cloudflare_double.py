@@ -22,8 +22,6 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -137,14 +135,6 @@ class CloudflareDouble:
     def rotate_token(self, new_token: str) -> None:
         """The account's API token changes: the old one is refused with 401 from now on."""
         self.api_token = new_token
-
-    @contextmanager
-    def expect_violations(self) -> Iterator[list[str]]:
-        start = len(self.violations)
-        found: list[str] = []
-        yield found
-        found.extend(self.violations[start:])
-        del self.violations[start:]
 
     def token_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith("/token")]
