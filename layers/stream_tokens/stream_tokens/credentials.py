@@ -15,7 +15,6 @@ re-reads it at once (after Cloudflare refused a rotated token).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +25,10 @@ from aws_lambda_powertools.utilities.parameters.exceptions import (
 )
 
 from .errors import ConfigurationError
+from .model import is_cloudflare_id
 
 if TYPE_CHECKING:
     from .signing import ParsedSigningKey
-
-_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,7 @@ class CloudflareCredentials:
         account_id = text("account_id")
         if account_id is None:
             raise ConfigurationError("the Cloudflare secret has no account_id")
-        if not _HEX32.fullmatch(account_id):
+        if not is_cloudflare_id(account_id):
             raise ConfigurationError("the Cloudflare secret's account_id is not 32 hexadecimal characters")
         api_token, api_email, api_key = text("api_token"), text("api_email"), text("api_key")
         signing_key = None

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 DEFAULT_LIFETIME = 3600  # Cloudflare's default: exp = issuing + 1 h
 DEFAULT_NBF_LEAD = 3600  # Cloudflare's default: nbf = issuing - 1 h
 MAX_LIFETIME = 86400  # Cloudflare's limit: exp at most 24 h after issuing
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def is_cloudflare_id(value: object) -> TypeGuard[str]:
+    """Account, video and signing-key ids are 32 hexadecimal characters."""
+    return isinstance(value, str) and _HEX32.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPubl
 from jwt.algorithms import RSAAlgorithm
 
 from .errors import INVALID_VALUE, ConfigurationError, ErrorDetail, InvalidRequest
-from .model import TokenRequest
+from .model import TokenRequest, is_cloudflare_id
 
 if TYPE_CHECKING:
     from .credentials import CloudflareCredentials
@@ -60,7 +59,7 @@ def parse_signing_key(key_id: str, pem_b64: str | None = None, jwk_b64: str | No
     key_id = key_id.strip()
     if not key_id:
         raise KeyMaterialError("the signing key id is missing")
-    if not re.fullmatch(r"[0-9a-fA-F]{32}", key_id):
+    if not is_cloudflare_id(key_id):
         raise KeyMaterialError("the signing key id is not 32 hexadecimal characters")
     if pem_b64 is None and jwk_b64 is None:
         raise KeyMaterialError("neither a PEM nor a JWK was given")

@@ -12,7 +12,6 @@ import base64
 import binascii
 import ipaddress
 import json
-import re
 from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
@@ -30,11 +29,10 @@ from .errors import (
     InvalidRequest,
     PayloadTooLarge,
 )
-from .model import DEFAULT_LIFETIME, DEFAULT_NBF_LEAD, AccessRule, SigningKey, TokenRequest
+from .model import DEFAULT_LIFETIME, DEFAULT_NBF_LEAD, AccessRule, SigningKey, TokenRequest, is_cloudflare_id
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_BATCH_BODY_BYTES = 512 * 1024
-_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 _PEM_LABEL = "RSA PRIVATE KEY"  # PKCS#1, as Cloudflare's POST /stream/keys returns keys
 _PEM_BEGIN, _PEM_END = f"-----BEGIN {_PEM_LABEL}-----", f"-----END {_PEM_LABEL}-----"
 _TYPE_NAMES = {
@@ -56,7 +54,7 @@ def load_schema() -> dict[str, Any]:
 
 def check_identifier(name: str, value: object) -> str:
     """A video or account id: exactly 32 hex characters, checked before it goes near a URL."""
-    if not isinstance(value, str) or not _HEX32.fullmatch(value):
+    if not is_cloudflare_id(value):
         raise InvalidRequest([ErrorDetail(INVALID_IDENTIFIER, f"{name} must be 32 hexadecimal characters", f"/{name}")])
     return value.lower()
 
