@@ -12,6 +12,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
+API_DOCUMENT = ROOT / "openapi.yaml"  # the HttpApi's DefinitionBody (AWS::Include)
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -54,14 +55,20 @@ class Route:
         return f"{self.method} {self.path}"
 
 
+@cache
+def api_document() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(API_DOCUMENT.read_text())
+    return loaded
+
+
 def routes() -> list[Route]:
-    """The HTTP API's routes (AWS::ApiGatewayV2::Route RouteKey)."""
-    found = []
-    for resource in template()["Resources"].values():
-        if resource["Type"] == "AWS::ApiGatewayV2::Route":
-            method, path = resource["Properties"]["RouteKey"].split(" ", 1)
-            found.append(Route(method, path))
-    return found
+    """The HTTP API's routes: every operation of openapi.yaml, as API Gateway imports them."""
+    return [
+        Route(method.upper(), path)
+        for path, operations in api_document()["paths"].items()
+        for method in operations
+        if method in ("get", "put", "post", "delete", "options", "head", "patch")
+    ]
 
 
 def function_environment(overrides: dict[str, str]) -> dict[str, str]:

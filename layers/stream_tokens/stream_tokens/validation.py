@@ -1,9 +1,10 @@
 """Turn what a caller sent into a `TokenRequest`, or say precisely what is wrong with it.
 
-The JSON schema (`token_request.schema.json`, the one source of the request's shape) is checked
-with fastjsonschema; the checks a schema cannot express (time windows, IP syntax, key material)
-follow in code. fastjsonschema stops at the first error, so when a body fails, each top-level
-field and each access rule is checked on its own to list every broken field together.
+The request's shape is `TokenRequest` in the API's OpenAPI document (`openapi.yaml`, the one
+source: API Gateway, client generators and this module all read it), checked with fastjsonschema;
+the checks a schema cannot express (time windows, IP syntax, key material) follow in code.
+fastjsonschema stops at the first error, so when a body fails, each top-level field and each
+access rule is checked on its own to list every broken field together.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 import fastjsonschema
+import yaml
 
 from .errors import (
     BODY_NOT_JSON,
@@ -35,6 +37,7 @@ MAX_BODY_BYTES = 16 * 1024
 MAX_BATCH_BODY_BYTES = 512 * 1024
 _PEM_LABEL = "RSA PRIVATE KEY"  # PKCS#1, as Cloudflare's POST /stream/keys returns keys
 _PEM_BEGIN, _PEM_END = f"-----BEGIN {_PEM_LABEL}-----", f"-----END {_PEM_LABEL}-----"
+_KEY_FIELDS = ("id", "pem")  # a signing key: both or neither
 _TYPE_NAMES = {
     "integer": "an integer",
     "boolean": "a boolean (true or false)",
@@ -46,10 +49,11 @@ _TYPE_NAMES = {
 Validator = Callable[[Any], Any]
 
 
-def load_schema() -> dict[str, Any]:
-    text = resources.files(__package__).joinpath("token_request.schema.json").read_text()
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+def load_api_document() -> dict[str, Any]:
+    """The OpenAPI document shipped in this package (a link to the repository's openapi.yaml)."""
+    text = resources.files(__package__).joinpath("openapi.yaml").read_text()
+    document: dict[str, Any] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+    return document
 
 
 def check_identifier(name: str, value: object) -> str:
@@ -289,21 +293,53 @@ def _refuse_constant(name: str) -> None:
 
 
 class _Schema:
-    """The compiled token-request schema, with per-field validators for listing every error."""
+    """A compiled schema of the API document, with per-field validators for listing every error."""
 
-    def __init__(self, schema: dict[str, Any]) -> None:
-        self.whole: Validator = fastjsonschema.compile(schema)
-        definitions = schema.get("definitions", {})
+    def __init__(self, document: dict[str, Any], name: str) -> None:
+        self.root = {"components": {"schemas": document["components"]["schemas"]}}  # where $refs point
+        schema = self._resolve({"$ref": f"#/components/schemas/{name}"})
+        self.whole: Validator = self._compile(schema)
         self.properties: dict[str, dict[str, Any]] = schema["properties"]
         self.fields: dict[str, Validator] = {}
         self.items: dict[str, Validator] = {}
-        for name, sub in self.properties.items():
-            self.fields[name] = fastjsonschema.compile(
-                {k: v for k, v in sub.items() if k != "items"} | {"definitions": definitions}
-            )
-            if "items" in sub:
-                self.items[name] = fastjsonschema.compile(sub["items"] | {"definitions": definitions})
-        self.dependencies: dict[str, list[str]] = schema.get("dependencies", {})
+        for field, sub in self.properties.items():
+            resolved = self._resolve(sub)
+            self.fields[field] = self._compile({k: v for k, v in resolved.items() if k != "items"})
+            if "items" in resolved:
+                self.items[field] = self._item_validator(self._resolve(resolved["items"]))
+
+    def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in schema:
+            schema = self.root["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        return schema
+
+    def _compile(self, schema: dict[str, Any]) -> Validator:
+        return fastjsonschema.compile(schema | self.root)
+
+    def _item_validator(self, schema: dict[str, Any]) -> Validator:
+        """An array item's validator; a oneOf with a discriminator (the access rules) checks the
+        item against the one schema its discriminating property names, for a precise error."""
+        if "discriminator" not in schema:
+            return self._compile(schema)
+        tag = schema["discriminator"]["propertyName"]
+        shapes = {value: self._resolve({"$ref": ref}) for value, ref in schema["discriminator"]["mapping"].items()}
+        validators = {value: self._compile(shape) for value, shape in shapes.items()}
+        known = {name for shape in shapes.values() for name in shape["properties"]}
+
+        def validate(value: Any) -> Any:
+            if not isinstance(value, dict):
+                raise fastjsonschema.JsonSchemaValueException("not an object", value, "data", {"type": "object"}, "type")
+            if tag not in value:
+                raise fastjsonschema.JsonSchemaValueException("no tag", value, "data", {"required": [tag]}, "required")
+            if not isinstance(value[tag], str) or value[tag] not in shapes:
+                definition = {"enum": list(shapes)}
+                raise fastjsonschema.JsonSchemaValueException("bad tag", value[tag], f"data.{tag}", definition, "enum")
+            for name in value:
+                if name in known and name not in shapes[value[tag]]["properties"]:
+                    raise fastjsonschema.JsonSchemaValueException("wrong shape", value, f"data.{name}", {}, None)
+            return validators[value[tag]](value)
+
+        return validate
 
     def errors(self, fields: Mapping[str, Any]) -> list[ErrorDetail]:
         """Every schema error in `fields`, at most one per field and per array item."""
@@ -321,11 +357,11 @@ class _Schema:
             if not _collect(self.fields[name], value, [name], found) and name in self.items:
                 for i, item in enumerate(value):
                     _collect(self.items[name], item, [name, str(i)], found)
-        for name, needed in self.dependencies.items():
-            for missing in (n for n in needed if name in fields and n not in fields):
-                found.append(
-                    ErrorDetail(INVALID_VALUE, f"{missing} is required when {name} is given", _pointer([missing]))
-                )
+        for name, other in (_KEY_FIELDS, _KEY_FIELDS[::-1]):  # KeyIdWithPem in the document
+            if name in fields and other not in fields:
+                found.append(ErrorDetail(INVALID_VALUE, f"{other} is required when {name} is given", _pointer([other])))
+        if not found:  # a rule no field-by-field check covers: still refused, never let through
+            found.append(ErrorDetail(INVALID_VALUE, "the body does not match the TokenRequest schema", ""))
         return found
 
 
@@ -376,7 +412,7 @@ def _reason(rule: str | None, definition: dict[str, Any]) -> str:
         return "must not be empty"
     if rule == "pattern":
         return "must be 32 hexadecimal characters"
-    if rule is None:  # a `false` schema: the field may not appear in this context
+    if rule is None:  # a field of another access-rule type (see _item_validator)
         return "is not allowed with this rule type"
     return f"is invalid ({rule})"
 
@@ -394,4 +430,4 @@ def _pointer(path: list[str]) -> str:
 
 @cache
 def _schema() -> _Schema:
-    return _Schema(load_schema())
+    return _Schema(load_api_document(), "TokenRequest")

@@ -1,0 +1,83 @@
+"""The implementation answers as openapi.yaml says: schemathesis against `make run`, over loopback.
+
+For every operation of the document, schemathesis generates requests: valid ones (positive) and
+ones that break the document (negative: wrong types, unknown fields, bad identifiers, broken
+access rules). Every answer must be a documented status with the documented headers, content type
+and schema; a request the document refuses must be refused (4xx); nothing may get a 5xx. Bounded:
+a fixed number of examples per operation and mode, a per-request timeout, loopback only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from localdev.template import API_DOCUMENT
+from tests.integration.test_local_api import free_port, read_banner, start_make_run, stop
+from tests.log_hygiene import sensitive
+
+EXAMPLES = 60  # per operation and generation mode
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+statuses: dict[str, dict[int, int]] = {}
+
+
+@pytest.fixture(scope="module")
+def make_run() -> Iterator[str]:
+    port = free_port()
+    process = start_make_run(port)
+    printed: list[str] = []
+    try:
+        printed = read_banner(process)
+        assert f"http://127.0.0.1:{port}" in "".join(printed), "".join(printed)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process, printed)
+
+
+schema = schemathesis.openapi.from_path(API_DOCUMENT)
+schema.config.generation.update(modes=["positive", "negative"], max_examples=EXAMPLES)
+
+
+@schema.parametrize()
+@settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+def test_every_answer_matches_the_document(case, make_run):
+    with requests.Session() as session:
+        response = case.call(base_url=make_run, session=session, timeout=10)
+    body = response.json()
+    if isinstance(body.get("result"), dict) and "token" in body["result"]:
+        sensitive(body["result"]["token"])
+    for item in body.get("result") or [] if isinstance(body.get("result"), list) else []:
+        if isinstance(item, dict) and isinstance(item.get("result"), dict):
+            sensitive(item["result"]["token"])
+    counts = statuses.setdefault(f"{case.operation.label} {case.meta.generation.mode.value}", {})
+    counts[response.status_code] = counts.get(response.status_code, 0) + 1
+    case.validate_response(response, checks=CHECKS)
+
+
+def test_both_kinds_of_answer_were_seen():
+    """The generated requests reached the function both ways (this runs after the generated tests)."""
+    print(json.dumps(statuses, sort_keys=True))
+    for operation in ("POST /videos/{identifier}/token", "POST /accounts/{account_id}/stream/{identifier}/token"):
+        assert statuses[f"{operation} positive"].get(200, 0) > 0, statuses
+        assert statuses[f"{operation} negative"].get(400, 0) > 0, statuses
+    assert statuses["POST /videos/tokens positive"].get(200, 0) > 0, statuses
