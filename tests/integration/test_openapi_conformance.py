@@ -10,6 +10,8 @@ a fixed number of examples per operation and mode, a per-request timeout, loopba
 from __future__ import annotations
 
 import json
+import re
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -26,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from localdev.template import API_DOCUMENT
-from tests.integration.test_local_api import free_port, read_banner, start_make_run, stop
+from tests.integration.test_local_api import free_port, read_banner, start_make_run
 from tests.log_hygiene import sensitive
 
 EXAMPLES = 60  # per operation and generation mode
@@ -45,17 +47,22 @@ statuses: dict[str, dict[int, int]] = {}
 def make_run() -> Iterator[str]:
     port = free_port()
     process = start_make_run(port)
-    printed: list[str] = []
+    printed = read_banner(process)
+    # its log lines keep coming: read them, or the pipe fills and the server blocks
+    reader = threading.Thread(target=lambda: printed.extend(process.stdout), daemon=True)
+    reader.start()
     try:
-        printed = read_banner(process)
         assert f"http://127.0.0.1:{port}" in "".join(printed), "".join(printed)
         yield f"http://127.0.0.1:{port}"
     finally:
-        stop(process, printed)
+        process.kill()
+        reader.join(timeout=10)
+        print("".join(printed))  # into the captured output, which the log scan reads
 
 
 schema = schemathesis.openapi.from_path(API_DOCUMENT)
-schema.config.generation.update(modes=["positive", "negative"], max_examples=EXAMPLES)
+# Authorization is API Gateway's (IAM or JWT), which `make run` does not stand in for: not generated.
+schema.config.generation.update(modes=["positive", "negative"], max_examples=EXAMPLES, with_security_parameters=False)
 
 
 @schema.parametrize()
@@ -64,14 +71,19 @@ def test_every_answer_matches_the_document(case, make_run):
     with requests.Session() as session:
         response = case.call(base_url=make_run, session=session, timeout=10)
     body = response.json()
-    if isinstance(body.get("result"), dict) and "token" in body["result"]:
-        sensitive(body["result"]["token"])
-    for item in body.get("result") or [] if isinstance(body.get("result"), list) else []:
-        if isinstance(item, dict) and isinstance(item.get("result"), dict):
-            sensitive(item["result"]["token"])
+    for token in re.findall(r'"token":"([^"]+)"', response.text):  # for the log scan
+        sensitive(token)
     counts = statuses.setdefault(f"{case.operation.label} {case.meta.generation.mode.value}", {})
     counts[response.status_code] = counts.get(response.status_code, 0) + 1
-    case.validate_response(response, checks=CHECKS)
+    if case.operation.path == "/videos/tokens":  # a batch refuses broken items one by one, in a 200
+        case.validate_response(response, checks=[c for c in CHECKS if c is not negative_data_rejection])
+        if case.meta.generation.mode.value == "negative":
+            if response.status_code == 200:
+                assert any(item["status"] == 400 for item in body["result"] if not item["success"]), response.text
+            else:
+                assert 400 <= response.status_code < 500, response.text
+    else:
+        case.validate_response(response, checks=CHECKS)
 
 
 def test_both_kinds_of_answer_were_seen():
