@@ -328,15 +328,14 @@ class _Schema:
 
         def validate(value: Any) -> Any:
             if not isinstance(value, dict):
-                raise fastjsonschema.JsonSchemaValueException("not an object", value, "data", {"type": "object"}, "type")
+                raise _Refusal("data", value, "type", {"type": "object"})
             if tag not in value:
-                raise fastjsonschema.JsonSchemaValueException("no tag", value, "data", {"required": [tag]}, "required")
+                raise _Refusal("data", value, "required", {"required": [tag]})
             if not isinstance(value[tag], str) or value[tag] not in shapes:
-                definition = {"enum": list(shapes)}
-                raise fastjsonschema.JsonSchemaValueException("bad tag", value[tag], f"data.{tag}", definition, "enum")
+                raise _Refusal(f"data.{tag}", value[tag], "enum", {"enum": list(shapes)})
             for name in value:
                 if name in known and name not in shapes[value[tag]]["properties"]:
-                    raise fastjsonschema.JsonSchemaValueException("wrong shape", value, f"data.{name}", {}, None)
+                    raise _Refusal(f"data.{name}", value[name], None, {})  # a field of another rule type
             return validators[value[tag]](value)
 
         return validate
@@ -363,6 +362,13 @@ class _Schema:
         if not found:  # a rule no field-by-field check covers: still refused, never let through
             found.append(ErrorDetail(INVALID_VALUE, "the body does not match the TokenRequest schema", ""))
         return found
+
+
+class _Refusal(fastjsonschema.JsonSchemaValueException):
+    """An error found outside fastjsonschema, in its shape (`name` is the path, `rule` the keyword)."""
+
+    def __init__(self, name: str, value: Any, rule: str | None, definition: dict[str, Any]) -> None:
+        super().__init__(f"{name} breaks {rule}", value, name, definition, rule)
 
 
 def _collect(validate: Validator, value: Any, at: list[str], found: list[ErrorDetail]) -> bool:

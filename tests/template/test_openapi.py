@@ -1,0 +1,178 @@
+"""openapi.yaml: a valid OpenAPI 3.0 document, the definition the HttpApi is built from, and, once
+CloudFormation has resolved it for an AuthMode, what SAM itself would write for that authorization.
+
+(That the function answers as the document says is tests/integration/test_openapi_conformance.py.)
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+from samtranslator.translator.transform import transform
+
+from localdev.template import api_document, routes, template
+from stream_tokens import errors
+from stream_tokens.validation import load_api_document
+
+DOCUMENT = api_document()
+OPERATIONS = {f"POST {path}": item["post"] for path, item in DOCUMENT["paths"].items()}
+NO_VALUE = object()
+
+
+def test_the_document_is_valid_openapi_3_0_and_is_what_the_functions_read():
+    assert DOCUMENT["openapi"].startswith("3.0.")  # API Gateway imports 3.0, not 3.1
+    validate(DOCUMENT)
+    assert load_api_document() == DOCUMENT  # the layer's copy is a link to this file, not a copy
+
+
+def test_the_http_api_is_defined_from_the_document():
+    api = template()["Resources"]["StreamApi"]
+    assert api["Type"] == "AWS::Serverless::HttpApi"
+    assert api["Properties"]["DefinitionBody"] == {
+        "Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": "openapi.yaml"}}
+    }
+    kinds = {resource["Type"] for resource in template()["Resources"].values()}
+    assert not kinds & {"AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Integration", "AWS::ApiGatewayV2::Authorizer"}
+    assert sorted(r.key for r in routes()) == [
+        "POST /accounts/{account_id}/stream/{identifier}/token",
+        "POST /videos/tokens",
+        "POST /videos/{identifier}/token",
+    ]
+
+
+def test_the_handler_serves_exactly_the_documented_routes(app):
+    resolver = app.module.app
+    served = {f"{r.method} {r.path}" for r in resolver._static_routes + resolver._dynamic_routes}
+    served = {key.replace("<", "{").replace(">", "}") for key in served}
+    assert served == set(OPERATIONS)
+
+
+def test_intrinsics_appear_only_inside_api_gateway_extensions():
+    def walk(node: Any, inside_extension: bool, at: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key.startswith(("Fn::", "Ref")) and key != "$ref":
+                    assert inside_extension, f"{at}/{key}"
+                walk(value, inside_extension or key.startswith("x-amazon-apigateway-"), f"{at}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, inside_extension, f"{at}/{i}")
+
+    walk(DOCUMENT, False, "")
+
+
+def test_every_status_the_function_can_answer_is_documented():
+    statuses = {
+        cls.status
+        for _, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, errors.StreamTokenError) and cls is not errors.StreamTokenError
+    }
+    assert {400, 403, 404, 413, 429, 500, 502, 504} <= statuses
+    single = {"POST /accounts/{account_id}/stream/{identifier}/token", "POST /videos/{identifier}/token"}
+    for key, operation in OPERATIONS.items():
+        documented = {int(code) for code in operation["responses"]}
+        # a batch answers 200 with each item's own status inside; only the batch's own failures are its status
+        expected = statuses | {200} if key in single else {200, 400, 413, 429, 500}
+        assert expected <= documented, (key, expected - documented)
+        assert {401, 403} <= documented  # API Gateway's authorizers
+
+
+# -- what CloudFormation makes of the document, per AuthMode ------------------------------------
+def resolved(node: Any, conditions: dict[str, bool], parameters: dict[str, Any]) -> Any:
+    """The document after CloudFormation's Fn::If / Ref (Fn::Sub is left for SAM, as it is)."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            name, when_true, when_false = node["Fn::If"]
+            return resolved(when_true if conditions[name] else when_false, conditions, parameters)
+        if set(node) == {"Ref"}:
+            return NO_VALUE if node["Ref"] == "AWS::NoValue" else parameters[node["Ref"]]
+        out = {key: resolved(value, conditions, parameters) for key, value in node.items()}
+        return {key: value for key, value in out.items() if value is not NO_VALUE}
+    if isinstance(node, list):
+        return [v for v in (resolved(value, conditions, parameters) for value in node) if v is not NO_VALUE]
+    return node
+
+
+def sam_reference(auth: dict[str, Any] | None) -> dict[str, Any]:
+    """The OpenAPI body SAM generates for a function on an HttpApi with this Auth."""
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    source = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {
+            "MintFunction": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Runtime": "python3.13",
+                    "Handler": "app.lambda_handler",
+                    "InlineCode": "pass",
+                    "Events": {
+                        "Mint": {
+                            "Type": "HttpApi",
+                            "Properties": {"ApiId": {"Ref": "Api"}, "Path": "/videos/tokens", "Method": "POST"},
+                        }
+                    },
+                },
+            },
+            "Api": {"Type": "AWS::Serverless::HttpApi", "Properties": {"Auth": auth} if auth else {}},
+        },
+    }
+    body: dict[str, Any] = transform(source, {}, NoManagedPolicies())["Resources"]["Api"]["Properties"]["Body"]
+    return body
+
+
+ISSUER, AUDIENCE = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example", ["client-a", "client-b"]
+MODES = {
+    "IAM": {"EnableIamAuthorizer": True, "DefaultAuthorizer": "AWS_IAM"},
+    "JWT": {
+        "Authorizers": {
+            "jwt": {
+                "IdentitySource": "$request.header.Authorization",
+                "JwtConfiguration": {"issuer": ISSUER, "audience": AUDIENCE},
+            }
+        },
+        "DefaultAuthorizer": "jwt",
+    },
+    "NONE": None,
+}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_each_auth_mode_resolves_to_what_sam_writes_for_it(mode, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    assert mode in template()["Parameters"]["AuthMode"]["AllowedValues"]
+    conditions = {"UseIam": mode == "IAM", "UseJwt": mode == "JWT"}
+    ours = resolved(copy.deepcopy(DOCUMENT), conditions, {"JwtIssuer": ISSUER, "JwtAudience": AUDIENCE})
+    reference = sam_reference(MODES[mode])
+
+    their_operation = reference["paths"]["/videos/tokens"]["post"]
+    integration = ours["components"]["x-amazon-apigateway-integrations"]["mint"]
+    for operation in ours["paths"].values():
+        assert operation["post"]["x-amazon-apigateway-integration"] == {
+            "$ref": "#/components/x-amazon-apigateway-integrations/mint"
+        }
+    assert {k: v for k, v in integration.items() if k != "timeoutInMillis"} == their_operation[
+        "x-amazon-apigateway-integration"
+    ]
+    assert integration["timeoutInMillis"] > template()["Globals"]["Function"]["Timeout"] * 1000
+
+    (ours_scheme,) = ours["components"]["securitySchemes"].values()
+    assert ours["security"] == [{"caller": []}]
+    assert all("security" not in item["post"] for item in ours["paths"].values())  # the default applies
+    extensions = {k: v for k, v in ours_scheme.items() if k.startswith("x-amazon-apigateway-")}
+    if mode == "NONE":  # SAM writes no security at all; ours leaves API Gateway nothing to enforce
+        assert "components" not in reference and "security" not in their_operation
+        assert extensions == {}
+    else:
+        (their_name, their_scheme) = next(iter(reference["components"]["securitySchemes"].items()))
+        assert their_operation["security"] == [{their_name: []}]
+        assert extensions == {k: v for k, v in their_scheme.items() if k.startswith("x-amazon-apigateway-")}
+        if mode == "IAM":
+            assert ours_scheme | {"description": None} == their_scheme | {"description": None}
