@@ -14,8 +14,11 @@ EXPECTED = {
     "videos-token.valid": (200, []),
     "videos-token.defaults": (200, []),
     "videos-token.empty-object": (200, []),
-    # one error per access rule: fastjsonschema stops at the first problem inside an item
-    "videos-token.invalid-fields": (400, ["/exp", "/downloadable", "/colour", "/accessRules/0/ip"]),
+    # one check per access rule: fastjsonschema stops at its first problem (here: what is required)
+    "videos-token.invalid-fields": (
+        400,
+        ["/exp", "/downloadable", "/colour", "/accessRules/0/action", "/accessRules/0/ip"],
+    ),
     "videos-token.not-json": (400, [""]),
     "videos-token.bad-identifier": (400, ["/identifier"]),
     "account-token.valid": (200, []),

@@ -320,3 +320,17 @@ def test_the_size_limit_is_16_kib():
         decode_body(fits + " ")
     assert caught.value.status == 413
     assert "16384" in caught.value.message
+
+
+def test_a_schema_rule_no_single_field_breaks_still_refuses_the_body():
+    """If the document gains a rule across fields (here: minProperties), a body breaking only that
+    rule is refused as a whole, never let through for want of a field to blame."""
+    from stream_tokens.validation import _Schema, load_api_document
+
+    document = load_api_document()
+    schemas = document["components"]["schemas"]
+    document = {"components": {"schemas": schemas | {"Strict": schemas["TokenRequest"] | {"minProperties": 2}}}}
+    strict = _Schema(document, "Strict")
+    assert strict.errors({"exp": 1, "nbf": 0}) == []
+    (problem,) = strict.errors({"exp": 1})
+    assert (problem.code, problem.pointer) == (INVALID_VALUE, "")

@@ -37,7 +37,7 @@ MAX_BODY_BYTES = 16 * 1024
 MAX_BATCH_BODY_BYTES = 512 * 1024
 _PEM_LABEL = "RSA PRIVATE KEY"  # PKCS#1, as Cloudflare's POST /stream/keys returns keys
 _PEM_BEGIN, _PEM_END = f"-----BEGIN {_PEM_LABEL}-----", f"-----END {_PEM_LABEL}-----"
-_KEY_FIELDS = ("id", "pem")  # a signing key: both or neither
+_KEY_FIELDS = ("id", "pem")  # both or neither (as anyOf + not in the schema, it breaks client generators)
 _TYPE_NAMES = {
     "integer": "an integer",
     "boolean": "a boolean (true or false)",
@@ -342,9 +342,14 @@ class _Schema:
 
     def errors(self, fields: Mapping[str, Any]) -> list[ErrorDetail]:
         """Every schema error in `fields`, at most one per field and per array item."""
+        unpaired = [
+            ErrorDetail(INVALID_VALUE, f"{other} is required when {name} is given", _pointer([other]))
+            for name, other in (_KEY_FIELDS, _KEY_FIELDS[::-1])
+            if name in fields and other not in fields
+        ]
         try:
             self.whole(fields)
-            return []
+            return unpaired
         except fastjsonschema.JsonSchemaValueException:
             pass
         found: list[ErrorDetail] = []
@@ -356,12 +361,9 @@ class _Schema:
             if not _collect(self.fields[name], value, [name], found) and name in self.items:
                 for i, item in enumerate(value):
                     _collect(self.items[name], item, [name, str(i)], found)
-        for name, other in (_KEY_FIELDS, _KEY_FIELDS[::-1]):  # KeyIdWithPem in the document
-            if name in fields and other not in fields:
-                found.append(ErrorDetail(INVALID_VALUE, f"{other} is required when {name} is given", _pointer([other])))
         if not found:  # a rule no field-by-field check covers: still refused, never let through
             found.append(ErrorDetail(INVALID_VALUE, "the body does not match the TokenRequest schema", ""))
-        return found
+        return found + unpaired
 
 
 class _Refusal(fastjsonschema.JsonSchemaValueException):
