@@ -63,6 +63,9 @@ def make_run() -> Iterator[str]:
 schema = schemathesis.openapi.from_path(API_DOCUMENT)
 # Authorization is API Gateway's (IAM or JWT), which `make run` does not stand in for: not generated.
 schema.config.generation.update(modes=["positive", "negative"], max_examples=EXAMPLES, with_security_parameters=False)
+# a body over the size limit is refused before its content is read: 413 is a refusal too
+rejection = schema.config.checks.negative_data_rejection
+rejection.expected_statuses = [*rejection.expected_statuses, "413"]
 
 
 @schema.parametrize()
@@ -77,11 +80,14 @@ def test_every_answer_matches_the_document(case, make_run):
     counts[response.status_code] = counts.get(response.status_code, 0) + 1
     if case.operation.path == "/videos/tokens":  # a batch refuses broken items one by one, in a 200
         case.validate_response(response, checks=[c for c in CHECKS if c is not negative_data_rejection])
-        if case.meta.generation.mode.value == "negative":
+        # a JSON body sent under another content type is still read as JSON (as the document says)
+        sent_as = {k.lower(): v for k, v in (case.headers or {}).items()}.get("content-type", case.media_type)
+        if case.meta.generation.mode.value == "negative" and sent_as == "application/json":
+            sent = case.as_curl_command()
             if response.status_code == 200:
-                assert any(item["status"] == 400 for item in body["result"] if not item["success"]), response.text
+                assert any(item["status"] == 400 for item in body["result"] if not item["success"]), sent
             else:
-                assert 400 <= response.status_code < 500, response.text
+                assert 400 <= response.status_code < 500, sent
     else:
         case.validate_response(response, checks=CHECKS)
 
