@@ -234,6 +234,13 @@ def _unique(records: list[RetiredKey]) -> list[RetiredKey]:
     latest: dict[str, RetiredKey] = {}
     for record in records:
         seen = latest.get(record.id)
-        if seen is None or (seen.retired_at is not None and (record.retired_at or seen.retired_at + 1) > seen.retired_at):
+        if seen is None or _later(record.retired_at, seen.retired_at):
             latest[record.id] = record
     return list(latest.values())
+
+
+def _later(stamp: int | None, than: int | None) -> bool:
+    """None (not stamped yet) is the latest of all."""
+    if than is None:
+        return False
+    return stamp is None or stamp > than
