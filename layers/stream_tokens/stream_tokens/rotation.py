@@ -152,7 +152,7 @@ class SigningKeyRotation:
         pem, jwk = pending.get("signing_key_pem"), pending.get("signing_key_jwk")
         if not (is_cloudflare_id(key_id) and isinstance(pem, str) and isinstance(jwk, str)):
             raise SigningKeyRotationFailed("the pending version lacks a signing_key_id, _pem or _jwk")
-        now = int(self.clock())
+        now = int(time.time())  # the probe is checked now, whatever clock the retirement records use
         try:
             signer = parse_signing_key(key_id, pem_b64=pem)
             public = parse_signing_key(key_id, jwk_b64=jwk).public_key

@@ -17,6 +17,7 @@ from .errors import ConfigurationError
 
 AWSCURRENT = "AWSCURRENT"
 AWSPENDING = "AWSPENDING"
+MAX_VERSION_PAGES = 10  # Secrets Manager keeps about 100 versions; a page holds up to 100
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,13 @@ class SecretVersions:
     def created_since(self, secret_id: str, version_id: str) -> list[str]:
         """Versions (labelled or not) created no earlier than `version_id`, other than it."""
         versions: list[dict[str, Any]] = []
-        for page in self.client.get_paginator("list_secret_version_ids").paginate(
-            SecretId=secret_id, IncludeDeprecated=True
-        ):
+        page: dict[str, Any] = {}
+        for _ in range(MAX_VERSION_PAGES):  # botocore has no paginator for this operation
+            more = {"NextToken": page["NextToken"]} if page.get("NextToken") else {}
+            page = self.client.list_secret_version_ids(SecretId=secret_id, IncludeDeprecated=True, **more)
             versions += page.get("Versions", [])
+            if not page.get("NextToken"):
+                break
         since = next((v.get("CreatedDate") for v in versions if v.get("VersionId") == version_id), None)
         return [
             v["VersionId"]
