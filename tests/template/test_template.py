@@ -161,4 +161,49 @@ def test_every_suppressed_finding_says_why():
     for check in ("WS1000", "WS1004", "ES6000"):
         for line in (line for line in text.splitlines() if f"- {check}" in line):
             assert "#" in line and len(line.split("#", 1)[1].strip()) > 20, line
-    assert skipped == 15
+    assert skipped == 21
+
+
+def test_signing_key_rotation_is_wired_with_least_privilege_and_off_unless_enabled():
+    function = RESOURCES["RotateSigningKeyFunction"]["Properties"]
+    assert (function["CodeUri"], function["Handler"]) == ("functions/rotate_signing_key/", "app.lambda_handler")
+    assert sorted(p.name for p in (ROOT / "functions" / "rotate_signing_key").iterdir() if p.suffix == ".py") == [
+        "app.py"
+    ]
+    assert function["Environment"]["Variables"] == {"RETIRED_KEY_GRACE_SECONDS": {"!Ref": "RetiredKeyGraceSeconds"}}
+    assert function["LoggingConfig"]["LogGroup"] == {"!Ref": "RotateSigningKeyFunctionLogGroup"}
+    assert function["Role"] == {"!GetAtt": "RotateSigningKeyFunctionRole.Arn"}
+    statements = [
+        s
+        for p in RESOURCES["RotateSigningKeyFunctionRole"]["Properties"]["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+    ]
+    assert [(s["Action"], s["Resource"]) for s in statements] == [
+        (
+            [
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:ListSecretVersionIds",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:UpdateSecretVersionStage",
+            ],
+            {"!Ref": "CloudflareSecretArn"},
+        ),
+        (["logs:CreateLogStream", "logs:PutLogEvents"], {"!Sub": "${RotateSigningKeyFunctionLogGroup.Arn}:*"}),
+    ]
+    permission = RESOURCES["RotateSigningKeyPermission"]["Properties"]
+    assert permission == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": {"!GetAtt": "RotateSigningKeyFunction.Arn"},
+        "Principal": "secretsmanager.amazonaws.com",
+        "SourceAccount": {"!Ref": "AWS::AccountId"},
+    }
+    schedule = RESOURCES["CloudflareSecretRotationSchedule"]
+    assert schedule["Condition"] == "RotateSigningKey" and schedule["DependsOn"] == "RotateSigningKeyPermission"
+    assert T["Conditions"]["RotateSigningKey"] == {"!Equals": [{"!Ref": "SigningKeyRotation"}, "enabled"]}
+    assert T["Parameters"]["SigningKeyRotation"]["Default"] == "disabled"
+    assert schedule["Properties"]["SecretId"] == {"!Ref": "CloudflareSecretArn"}
+    assert schedule["Properties"]["RotationRules"] == {"ScheduleExpression": {"!Ref": "SigningKeyRotationSchedule"}}
+    grace = T["Parameters"]["RetiredKeyGraceSeconds"]
+    assert grace["MinValue"] >= 86400 + 3600 and grace["Default"] >= grace["MinValue"]
+    assert "RotateSigningKeyFunctionArn" in T["Outputs"]
