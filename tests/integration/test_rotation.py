@@ -35,14 +35,16 @@ class Rotator:
         self.module = stack.load_function("rotate_signing_key")
         self.now: float | None = None  # the rotation's clock (None: the real one)
 
-    def start(self) -> str:
-        """What Secrets Manager does first: rotation enabled, a new version staged AWSPENDING, empty.
+    def start(self, *, immediately: bool = True) -> str:
+        """What Secrets Manager does first: rotation enabled, a new version staged AWSPENDING, empty
+        (or, when not rotating at once, a copy of the current value for a testSecret alone).
         (moto stages it, then refuses to invoke a function it does not have: the steps are ours.)"""
         with pytest.raises(ClientError, match="ResourceNotFoundException"):
             self.client.rotate_secret(
                 SecretId=self.secret_arn,
                 RotationLambdaARN="arn:aws:lambda:us-east-1:123456789012:function:rotate-signing-key",
                 RotationRules={"AutomaticallyAfterDays": 30},
+                RotateImmediately=immediately,
             )
         return self.version_with("AWSPENDING")
 
@@ -295,3 +297,20 @@ def test_test_secret_refuses_a_key_cloudflare_does_not_list(rotator, double):
         rotator.step("testSecret", token)
     assert type(failed.value).__name__ == "SigningKeyRotationFailed"
     assert "AWSCURRENT" not in rotator.stages()[token]
+
+
+def test_a_schedule_set_without_rotating_at_once_tests_the_configuration_only(
+    rotator, double, moto_endpoint, api_token
+):
+    """Secrets Manager then runs testSecret alone, on a copy of the current value; the secret may
+    hold no signing key yet (API-only until the first rotation)."""
+    rotator.secret_arn = stack.create_secret(
+        moto_endpoint, f"api-only-{uuid.uuid4().hex}", {"account_id": ACCOUNT, "api_token": api_token}
+    )
+    token = rotator.start(immediately=False)
+    rotator.step("testSecret", token)
+    assert [r.method for r in double.requests] == ["GET"], "the credentials were tried; no key was created"
+    double.rotate_token("another-token")
+    with pytest.raises(Exception, match="upstream credentials rejected: Cloudflare answered HTTP 401") as refused:
+        rotator.step("testSecret", token)
+    assert type(refused.value).__name__ == "UpstreamCredentialsRejected"

@@ -27,7 +27,8 @@ is found by `rotation_source_version` and retired the same way: it never signed 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -38,7 +39,13 @@ from . import observability
 from .cloudflare_api import CloudflareStreamApi
 from .config import RotationSettings
 from .credentials import CloudflareCredentials
-from .errors import ConfigurationError, SigningKeyRotationFailed, StreamTokenError, UpstreamAuthRejected
+from .errors import (
+    ConfigurationError,
+    SigningKeyRotationFailed,
+    StreamTokenError,
+    UpstreamAuthRejected,
+    UpstreamCredentialsRejected,
+)
 from .model import TokenRequest, is_cloudflare_id
 from .secret_versions import AWSCURRENT, AWSPENDING, SecretState
 from .signing import KeyMaterialError, parse_signing_key, stream_token, verify_stream_token
@@ -130,7 +137,8 @@ class SigningKeyRotation:
             retired.append(RetiredKey(old_id.lower(), None))
         if current_version is not None:
             retired += [RetiredKey(key_id, now) for key_id in self._abandoned(secret_id, token, current_version)]
-        key = self.api.create_signing_key(credentials.account_id, auth, deadline)
+        with _credentials_checked():
+            key = self.api.create_signing_key(credentials.account_id, auth, deadline)
         observability.signing_keys("created")
         observability.logger.info("signing key created", extra={"signing_key_id": key.id, "version": token})
         retired = self._prune(retired, credentials.account_id, auth, deadline - PRUNE_RESERVE, keep={key.id})
@@ -148,7 +156,16 @@ class SigningKeyRotation:
         pending = self.versions.read(secret_id, version_id=token, stage=AWSPENDING)
         if pending is None:
             raise SigningKeyRotationFailed("the pending version has no value: createSecret did not finish")
+        credentials = CloudflareCredentials.from_secret(pending, with_signing_key=False)
+        with _credentials_checked():
+            listed = self.api.list_signing_keys(credentials.account_id, credentials.auth_headers(), deadline)
         key_id = pending.get("signing_key_id")
+        if key_id is None and pending.get(SOURCE) is None:
+            # Not written by createSecret: Secrets Manager testing the configuration (a schedule
+            # set without rotating at once) with a copy of a secret that holds no key yet. The
+            # credentials work (the keys were listed); there is no key to check.
+            observability.logger.info("rotation configuration tested: the secret holds no signing key yet")
+            return
         pem, jwk = pending.get("signing_key_pem"), pending.get("signing_key_jwk")
         if not (is_cloudflare_id(key_id) and isinstance(pem, str) and isinstance(jwk, str)):
             raise SigningKeyRotationFailed("the pending version lacks a signing_key_id, _pem or _jwk")
@@ -160,8 +177,6 @@ class SigningKeyRotation:
             verify_stream_token(probe, signer.id, public)
         except (KeyMaterialError, jwt.InvalidTokenError) as exc:
             raise SigningKeyRotationFailed(f"the pending signing key does not sign and verify: {exc}") from None
-        credentials = CloudflareCredentials.from_secret(pending, with_signing_key=False)
-        listed = self.api.list_signing_keys(credentials.account_id, credentials.auth_headers(), deadline)
         if signer.id not in listed:
             raise SigningKeyRotationFailed(f"Cloudflare does not list the pending signing key {signer.id}")
         observability.logger.info("pending signing key verified", extra={"signing_key_id": signer.id})
@@ -208,6 +223,17 @@ class SigningKeyRotation:
                 extra={"signing_key_id": record.id, "retired_at": record.to_json()["retired_at"]},
             )
         return kept
+
+
+@contextmanager
+def _credentials_checked() -> Iterator[None]:
+    """Cloudflare refusing the secret's credentials fails the step by that name."""
+    try:
+        yield
+    except UpstreamAuthRejected as refused:
+        raise UpstreamCredentialsRejected(
+            f"upstream credentials rejected: Cloudflare answered HTTP {refused.args[0]} to the secret's credentials"
+        ) from None
 
 
 def retired_keys(secret: dict[str, Any]) -> list[RetiredKey]:
