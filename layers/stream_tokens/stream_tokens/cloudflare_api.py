@@ -184,7 +184,7 @@ class CloudflareStreamApi:
     ) -> str:
         """Ask Cloudflare to sign a token; `account_id` and `video_id` must already be validated."""
         response = self._call("POST", f"/accounts/{account_id}/stream/{video_id}/token", body, auth, deadline)
-        token = _result(response).get("token")
+        token = _result(response, "a token").get("token")
         if not isinstance(token, str) or not token:
             raise UpstreamUnavailable("Cloudflare answered without a token")
         return token
@@ -193,7 +193,7 @@ class CloudflareStreamApi:
     def create_signing_key(self, account_id: str, auth: dict[str, str], deadline: float) -> NewSigningKey:
         """`POST /accounts/{account_id}/stream/keys`: a new key, shown this once."""
         response = self._call("POST", f"/accounts/{account_id}/stream/keys", {}, auth, deadline)
-        result = _result(response)
+        result = _result(response, "a signing key")
         key = NewSigningKey(
             id=str(result.get("id", "")), pem=str(result.get("pem", "")), jwk=str(result.get("jwk", ""))
         )
@@ -258,13 +258,14 @@ class NewSigningKey:
     jwk: str = field(repr=False)
 
 
-def _result(response: requests.Response) -> dict[str, Any]:
-    """A successful answer's `result` object; any other answer raises the error it means."""
+def _result(response: requests.Response, what: str) -> dict[str, Any]:
+    """A successful answer's `result` object; any other answer raises the error it means
+    (`what` names the result in the message: "Cloudflare answered without a token")."""
     payload = _json(response)
     if 200 <= response.status_code < 300:
         result = payload.get("result")
         if payload.get("success") is not True or not isinstance(result, dict):
-            raise UpstreamUnavailable("Cloudflare answered without a result")
+            raise UpstreamUnavailable(f"Cloudflare answered without {what}")
         return result
     _raise_for(response, payload)
 

@@ -185,7 +185,10 @@ class SigningKeyRotation:
         """Keys of pending versions made from the current version that never became current."""
         found = []
         for version in self.versions.created_since(secret_id, current_version):
-            value = self.versions.read(secret_id, version_id=version) if version != token else None
+            try:
+                value = self.versions.read(secret_id, version_id=version) if version != token else None
+            except ConfigurationError:
+                continue  # an old version that is not a JSON object was not written by a rotation
             key_id = value.get("signing_key_id") if value else None
             if value and value.get(SOURCE) == current_version and is_cloudflare_id(key_id):
                 observability.logger.info(
