@@ -179,11 +179,11 @@ def test_every_step_retried_creates_no_second_key_and_changes_nothing(rotator, d
 
 def test_cloudflare_down_in_create_secret_fails_the_step_and_a_retry_completes(rotator, double, first_key):
     token = rotator.start()
-    double.fail_next(*[Fault(503)] * 3, operation=CREATE_KEY)
+    double.fail_next(Fault(503), operation=CREATE_KEY)
     with pytest.raises(Exception, match="Cloudflare failed with HTTP 503") as failed:
         rotator.step("createSecret", token)
     assert type(failed.value).__name__ == "UpstreamUnavailable"
-    assert len(double.key_requests("POST")) == 3, "two retries, then the step fails"
+    assert len(double.key_requests("POST")) == 1, "a key creation is never retried blindly: the step is"
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
         rotator.value(VersionId=token, VersionStage="AWSPENDING")  # nothing half-written
     assert mint_kid(MintApp())[1] == first_key["id"]
@@ -192,6 +192,44 @@ def test_cloudflare_down_in_create_secret_fails_the_step_and_a_retry_completes(r
         rotator.step(name, token)
     assert rotator.current()["signing_key_id"] != first_key["id"]
     assert len(double.signing_keys) == 2
+
+
+@pytest.mark.parametrize("failure", ["refused", "answer lost"])
+def test_a_pending_version_that_cannot_be_written_leaves_no_key_unrecorded(rotator, double, first_key, failure):
+    """PutSecretValue fails after the key was created: the key is deleted again (it never signed
+    anything), unless the write went through after all; the retried step leaves one new key."""
+    from stream_tokens.secret_versions import SecretVersions
+
+    put = SecretVersions.put_pending
+    calls = []
+
+    def put_once_failing(self: SecretVersions, *args: Any) -> None:
+        calls.append(args)
+        if len(calls) == 1 and failure == "answer lost":
+            put(self, *args)
+        if len(calls) == 1:
+            raise ClientError({"Error": {"Code": "InternalServiceError", "Message": "try again"}}, "PutSecretValue")
+        put(self, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SecretVersions, "put_pending", put_once_failing)
+        token = rotator.start()
+        with pytest.raises(Exception, match="Internal error"):
+            rotator.step("createSecret", token)
+        (created,) = [k["id"] for k in double.created_keys if k["id"] != first_key["id"]]
+        if failure == "refused":
+            assert double.key_requests("DELETE")[-1].path.endswith(created)
+            assert set(double.signing_keys) == {first_key["id"]}, "the key nobody recorded is gone"
+        else:
+            assert double.key_requests("DELETE") == [] and created in double.signing_keys
+        for name in STEPS:  # Secrets Manager retries the step, then the rest
+            rotator.step(name, token)
+    current = rotator.current()
+    assert current["signing_key_id"] in double.signing_keys
+    recorded = {current["signing_key_id"]} | {r["id"] for r in current["retired_signing_keys"]}
+    assert set(double.signing_keys) <= recorded, "every key at Cloudflare is recorded in the secret"
+    assert recorded == {first_key["id"], current["signing_key_id"]}
+    assert len(double.key_requests("POST")) == (2 if failure == "refused" else 1)
 
 
 def test_a_pending_version_left_by_a_failed_run_is_replaced_and_its_key_retired(rotator, double, first_key):
@@ -263,6 +301,18 @@ def test_a_key_already_gone_is_dropped_from_the_record(rotator, double, first_ke
     rotator.rotate()
     assert double.key_requests("DELETE")[-1].path.endswith(first_key["id"])  # answered 404
     assert first_key["id"] not in [r["id"] for r in rotator.current()["retired_signing_keys"]]
+
+
+def test_the_key_being_replaced_is_never_deleted_whatever_the_records_say(rotator, double, first_key):
+    """A hand-edited `retired_signing_keys` listing the live key, long retired and twice."""
+    listed = [{"id": first_key["id"].upper(), "retired_at": "2020-01-01T00:00:00Z"}] * 2
+    rotator.client.put_secret_value(
+        SecretId=rotator.secret_arn, SecretString=json.dumps(rotator.current() | {"retired_signing_keys": listed})
+    )
+    rotator.rotate()
+    assert double.key_requests("DELETE") == [] and first_key["id"] in double.signing_keys
+    records = rotator.current()["retired_signing_keys"]
+    assert records == [{"id": first_key["id"], "retired_at": None}], "one record: retired by this rotation"
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ limit (`CallBudget`): past it, the answer is a 429 at once, and Cloudflare never
 
 One `requests.Session` per container keeps the TLS connection alive between invocations. Retries
 are urllib3's `Retry` (408, 409, 429, 5xx and connection errors, exponential backoff, `Retry-After`
-honoured), bounded by a deadline: no retry starts, and no `Retry-After` is waited for, when it
-could not finish before the Lambda's remaining time runs out. A `Retry-After` longer than that
-(Cloudflare blocks for 5 minutes) is answered at once as a 429.
+honoured; none for the signing key creation), bounded by a deadline: no retry starts, and no
+`Retry-After` is waited for, when it could not finish before the Lambda's remaining time runs out.
+A `Retry-After` longer than that (Cloudflare blocks for 5 minutes) is answered at once as a 429.
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ class _Budget:
     deadline: float  # time.monotonic() by which the whole call must be over
     attempt: float  # the longest one attempt can take (connect + read timeouts)
     calls: CallBudget | None = None  # retries are calls too
+    retries: bool = True  # False: one attempt only (a call that must not be repeated blindly)
 
 
 _UNBOUNDED = _Budget(math.inf, 0.0)
@@ -114,7 +115,11 @@ class DeadlineRetry(Retry):
         halt = _halt.get()
         if halt is not None and response is not None and response.status == 429:
             halt.set()
-        if time.monotonic() + wait + budget.attempt > budget.deadline or (halt is not None and halt.is_set()):
+        if (
+            not budget.retries
+            or time.monotonic() + wait + budget.attempt > budget.deadline
+            or (halt is not None and halt.is_set())
+        ):
             raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
         if budget.calls is not None and budget.calls.take() > 0:
             raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
@@ -167,8 +172,8 @@ class CloudflareStreamApi:
         retry = DeadlineRetry(
             total=max_retries,
             status_forcelist=RETRY_STATUSES,
-            allowed_methods=None,  # minting twice is harmless: POST is retried like GET (a retried key
-            # creation may leave an unused key behind: it never signs, see rotation.py)
+            allowed_methods=None,  # minting twice is harmless: POST is retried like GET (but for the key
+            # creation, which is never retried: see create_signing_key)
             backoff_factor=0.5,
             backoff_max=8,
             respect_retry_after_header=True,
@@ -191,8 +196,10 @@ class CloudflareStreamApi:
 
     # -- Stream signing keys (the rotation function) -------------------------------------------
     def create_signing_key(self, account_id: str, auth: dict[str, str], deadline: float) -> NewSigningKey:
-        """`POST /accounts/{account_id}/stream/keys`: a new key, shown this once."""
-        response = self._call("POST", f"/accounts/{account_id}/stream/keys", {}, auth, deadline)
+        """`POST /accounts/{account_id}/stream/keys`: a new key, shown this once. One attempt, never
+        retried here: a retry after a lost answer would create a second key that nobody records
+        (Secrets Manager retries the whole step instead)."""
+        response = self._call("POST", f"/accounts/{account_id}/stream/keys", {}, auth, deadline, retry=False)
         result = _result(response, "a signing key")
         key = NewSigningKey(
             id=str(result.get("id", "")), pem=str(result.get("pem", "")), jwk=str(result.get("jwk", ""))
@@ -226,10 +233,17 @@ class CloudflareStreamApi:
         return True
 
     def _call(
-        self, method: str, path: str, body: dict[str, Any] | None, auth: dict[str, str], deadline: float
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        auth: dict[str, str],
+        deadline: float,
+        *,
+        retry: bool = True,
     ) -> requests.Response:
-        """One call (retries included) within the deadline and this container's rate share;
-        ids in `path` must already be validated."""
+        """One call (retries included, unless `retry` is False) within the deadline and this
+        container's rate share; ids in `path` must already be validated."""
         left = deadline - time.monotonic()
         if left <= 0.1:
             raise UpstreamTimeout("no time left to call Cloudflare")
@@ -241,7 +255,7 @@ class CloudflareStreamApi:
                 retry_after=math.ceil(min(wait, RATE_LIMIT_BLOCK_SECONDS)),
             )
         try:
-            with _within(_Budget(deadline, timeout[0] + timeout[1], self.calls)):
+            with _within(_Budget(deadline, timeout[0] + timeout[1], self.calls, retry)):
                 return self.session.request(method, self.base_url + path, json=body, headers=auth, timeout=timeout)
         except requests.RequestException as exc:
             if _is_timeout(exc):

@@ -5,9 +5,11 @@ as AWSPENDING, then runs createSecret, setSecret, testSecret and finishSecret, r
 that fails; every step is therefore idempotent. Minting reads only AWSCURRENT, so until
 finishSecret tokens keep being signed with the current key.
 
-- createSecret: `POST /stream/keys`, and the new key's id, pem and jwk go into the pending
-  version with every other field of the current one. A retried step finds the pending value and
-  creates nothing.
+- createSecret: retired keys past their grace period are deleted first (a retried step deletes
+  them again: a 404 drops the record), then `POST /stream/keys` (one attempt, never retried by
+  the HTTP client), and the new key's id, pem and jwk go at once into the pending version with
+  every other field of the current one; if that write fails, the new key (which never signed
+  anything) is deleted again. A retried step finds the pending value and creates nothing.
 - setSecret: nothing to push (see set_secret).
 - testSecret: a token signed with the pending key's PEM must verify with its JWK, and Cloudflare
   must list the key.
@@ -19,9 +21,10 @@ AWSCURRENT": finishSecret cannot write (it only moves labels), so the next rotat
 stamps it with its own time, a moment after the real retirement (later, never earlier). A key is
 deleted (`DELETE /stream/keys/{id}`, which revokes its tokens) by a createSecret once its
 retirement is `retired_key_grace` old; a deletion that fails keeps the record for the next
-rotation and does not fail this one (a 404 means already gone). A key created by a rotation
-that never finished (its version left without a label, or moved off AWSPENDING by a new rotation)
-is found by `rotation_source_version` and retired the same way: it never signed a minted token.
+rotation and does not fail this one (a 404 means already gone). The key being replaced is never
+deleted, whatever the records say. A key created by a rotation that never finished (its version
+left without a label, or moved off AWSPENDING by a new rotation) is found by
+`rotation_source_version` and retired the same way: it never signed a minted token.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from .signing import KeyMaterialError, parse_signing_key, stream_token, verify_s
 KEY_FIELDS = ("signing_key_id", "signing_key_pem", "signing_key_jwk")
 RETIRED = "retired_signing_keys"
 SOURCE = "rotation_source_version"  # the AWSCURRENT version a pending version was made from
-PRUNE_RESERVE = 3.0  # seconds kept back from deletions for writing the pending version
+PUT_RESERVE = 3.0  # seconds kept back from the key creation for writing the pending version (or undoing it)
 PROBE_VIDEO = "0" * 32  # the subject of testSecret's token (never handed out)
 
 
@@ -119,33 +122,41 @@ class SigningKeyRotation:
             observability.logger.info("signing key rotated", extra={"version": token})
 
     def create_secret(self, secret_id: str, token: str, state: SecretState, deadline: float) -> None:
-        current = self.versions.read(secret_id, stage=AWSCURRENT)
-        if current is None:
-            raise ConfigurationError("the Cloudflare secret has no AWSCURRENT value")
+        current = self._current(secret_id)
         if self.versions.read(secret_id, version_id=token, stage=AWSPENDING) is not None:
             observability.logger.info("pending version already holds a key", extra={"version": token})
             return
         credentials = CloudflareCredentials.from_secret(current, with_signing_key=False)
-        auth = credentials.auth_headers()
+        account_id, auth = credentials.account_id, credentials.auth_headers()
         current_version = state.version_with(AWSCURRENT)
         now = int(self.clock())
         retired = [
             RetiredKey(r.id, now if r.retired_at is None else r.retired_at) for r in retired_keys(current)
         ]  # null: retired when `current` became current, which is before now
         old_id = current.get("signing_key_id")
-        if is_cloudflare_id(old_id):
-            retired.append(RetiredKey(old_id.lower(), None))
+        old_id = old_id.lower() if is_cloudflare_id(old_id) else None
+        if old_id is not None:
+            retired.append(RetiredKey(old_id, None))
         if current_version is not None:
             retired += [RetiredKey(key_id, now) for key_id in self._abandoned(secret_id, token, current_version)]
+        # Deletions first (a retried step redoes them: a 404 drops the record), then the key is
+        # created and recorded at once, so a failure never leaves a key nobody knows about.
+        create_by = deadline - PUT_RESERVE
+        prune_by = create_by - self.api.connect_timeout - self.api.read_timeout  # one attempt at the creation
+        keep = {old_id} if old_id is not None else set()  # the live key, whatever the records say
+        retired = self._prune(_unique(retired), account_id, auth, prune_by, keep)
         with _credentials_checked():
-            key = self.api.create_signing_key(credentials.account_id, auth, deadline)
+            key = self.api.create_signing_key(account_id, auth, create_by)
         observability.signing_keys("created")
         observability.logger.info("signing key created", extra={"signing_key_id": key.id, "version": token})
-        retired = self._prune(retired, credentials.account_id, auth, deadline - PRUNE_RESERVE, keep={key.id})
         pending = {name: value for name, value in current.items() if name not in (*KEY_FIELDS, RETIRED, SOURCE)}
         pending |= {"signing_key_id": key.id, "signing_key_pem": key.pem, "signing_key_jwk": key.jwk}
-        pending |= {RETIRED: [r.to_json() for r in _unique(retired)], SOURCE: current_version}
-        self.versions.put_pending(secret_id, token, pending)
+        pending |= {RETIRED: [r.to_json() for r in retired], SOURCE: current_version}
+        try:
+            self.versions.put_pending(secret_id, token, pending)
+        except Exception:
+            self._discard(secret_id, token, key.id, credentials, deadline)
+            raise
 
     @staticmethod
     def set_secret() -> None:
@@ -181,6 +192,12 @@ class SigningKeyRotation:
             raise SigningKeyRotationFailed(f"Cloudflare does not list the pending signing key {signer.id}")
         observability.logger.info("pending signing key verified", extra={"signing_key_id": signer.id})
 
+    def _current(self, secret_id: str) -> dict[str, Any]:
+        current = self.versions.read(secret_id, stage=AWSCURRENT)
+        if current is None:
+            raise ConfigurationError("the Cloudflare secret has no AWSCURRENT value")
+        return current
+
     def _abandoned(self, secret_id: str, token: str, current_version: str) -> list[str]:
         """Keys of pending versions made from the current version that never became current."""
         found = []
@@ -196,6 +213,26 @@ class SigningKeyRotation:
                 )
                 found.append(key_id.lower())
         return found
+
+    def _discard(
+        self, secret_id: str, token: str, key_id: str, credentials: CloudflareCredentials, deadline: float
+    ) -> None:
+        """Best effort once writing the pending version failed: delete the key just created (it never
+        signed a token), unless the pending version holds it after all (a write whose answer was lost)."""
+        try:
+            stored = self.versions.read(secret_id, version_id=token, stage=AWSPENDING)
+            if stored is not None and stored.get("signing_key_id") == key_id:
+                return
+            self.api.delete_signing_key(credentials.account_id, key_id, credentials.auth_headers(), deadline)
+        except Exception as exc:
+            observability.logger.warning(
+                "unrecorded signing key not deleted", extra={"signing_key_id": key_id, "reason": type(exc).__name__}
+            )
+            return
+        observability.signing_keys("discarded")
+        observability.logger.warning(
+            "signing key deleted: the pending version was not written", extra={"signing_key_id": key_id}
+        )
 
     def _prune(
         self, retired: list[RetiredKey], account_id: str, auth: dict[str, str], deadline: float, keep: set[str]
