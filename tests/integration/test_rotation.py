@@ -364,3 +364,22 @@ def test_a_schedule_set_without_rotating_at_once_tests_the_configuration_only(
     with pytest.raises(Exception, match="upstream credentials rejected: Cloudflare answered HTTP 401") as refused:
         rotator.step("testSecret", token)
     assert type(refused.value).__name__ == "UpstreamCredentialsRejected"
+
+
+def test_a_pending_version_without_a_key_fails_the_test_when_the_current_one_holds_a_key(rotator, double, first_key):
+    """The credentials-only shortcut is for API-only secrets: here the key checks apply."""
+    token = rotator.start(immediately=False)  # a schedule set without rotating: a copy of the current value
+    rotator.step("testSecret", token)  # the copy's key signs, verifies and is listed
+    assert rotator.value(VersionId=token)["signing_key_id"] == first_key["id"]
+
+    token = rotator.start()
+    without_key = {name: value for name, value in rotator.current().items() if not name.startswith("signing_key")}
+    rotator.client.put_secret_value(
+        SecretId=rotator.secret_arn,
+        ClientRequestToken=token,
+        SecretString=json.dumps(without_key),
+        VersionStages=["AWSPENDING"],
+    )
+    with pytest.raises(Exception, match="lacks a signing_key_id") as failed:
+        rotator.step("testSecret", token)
+    assert type(failed.value).__name__ == "SigningKeyRotationFailed"

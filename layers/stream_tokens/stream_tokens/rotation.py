@@ -12,7 +12,8 @@ finishSecret tokens keep being signed with the current key.
   anything) is deleted again. A retried step finds the pending value and creates nothing.
 - setSecret: nothing to push (see set_secret).
 - testSecret: a token signed with the pending key's PEM must verify with its JWK, and Cloudflare
-  must list the key.
+  must list the key. Only when neither the pending nor the current value holds a key (Secrets
+  Manager testing the configuration of an API-only secret) do the credentials alone pass.
 - finishSecret: AWSCURRENT moves to the new version (AWSPREVIOUS to the old one).
 
 Retired keys are recorded in the secret, `retired_signing_keys: [{"id", "retired_at"}]`. The
@@ -171,10 +172,10 @@ class SigningKeyRotation:
         with _credentials_checked():
             listed = self.api.list_signing_keys(credentials.account_id, credentials.auth_headers(), deadline)
         key_id = pending.get("signing_key_id")
-        if key_id is None and pending.get(SOURCE) is None:
+        if not _holds_key(pending) and SOURCE not in pending and not _holds_key(self._current(secret_id)):
             # Not written by createSecret: Secrets Manager testing the configuration (a schedule
-            # set without rotating at once) with a copy of a secret that holds no key yet. The
-            # credentials work (the keys were listed); there is no key to check.
+            # set without rotating at once) with a copy of an API-only secret, which holds no key
+            # yet. The credentials work (the keys were listed); there is no key to check.
             observability.logger.info("rotation configuration tested: the secret holds no signing key yet")
             return
         pem, jwk = pending.get("signing_key_pem"), pending.get("signing_key_jwk")
@@ -293,6 +294,11 @@ def retired_keys(secret: dict[str, Any]) -> list[RetiredKey]:
             raise ConfigurationError(f"an entry of the Cloudflare secret's {RETIRED} has a bad retired_at") from None
         parsed.append(RetiredKey(key_id.lower(), retired_at))
     return parsed
+
+
+def _holds_key(secret: dict[str, Any]) -> bool:
+    """Whether a version of the secret holds (any field of) a signing key."""
+    return any(secret.get(name) is not None for name in KEY_FIELDS)
 
 
 def _unique(records: list[RetiredKey]) -> list[RetiredKey]:
