@@ -292,15 +292,18 @@ def test_retired_keys_are_deleted_after_the_grace_period_and_a_refused_deletion_
     assert deleted.path.endswith(f"/accounts/{ACCOUNT}/stream/keys/{first_key['id']}")
 
 
-def test_a_key_already_gone_is_dropped_from_the_record(rotator, double, first_key):
+def test_a_key_already_gone_is_dropped_from_the_record(rotator, double, first_key, capsys):
     rotator.rotate()
     rotator.now = time.time()
     rotator.rotate()
     del double.signing_keys[first_key["id"]]  # deleted by hand on the dashboard meanwhile
     rotator.now += GRACE + 1
+    capsys.readouterr()
     rotator.rotate()
     assert double.key_requests("DELETE")[-1].path.endswith(first_key["id"])  # answered 404
     assert first_key["id"] not in [r["id"] for r in rotator.current()["retired_signing_keys"]]
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"SigningKeys"' in line]
+    assert [m["Event"] for m in metrics] == ["already_gone", "created"], "not counted as deleted"
 
 
 def test_the_key_being_replaced_is_never_deleted_whatever_the_records_say(rotator, double, first_key):

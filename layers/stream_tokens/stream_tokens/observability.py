@@ -38,8 +38,8 @@ def upstream_latency(milliseconds: float) -> None:
 
 
 def signing_keys(event: str, count: int = 1) -> None:
-    """What the rotation function did to Stream signing keys: `created`, `deleted`,
-    `deletion_failed` (a retired key kept for the next
+    """What the rotation function did to Stream signing keys: `created`, `deleted`, `already_gone`
+    (a retired key Cloudflare no longer had), `deletion_failed` (a retired key kept for the next
     rotation), `discarded` (a new key deleted again because the pending version was not written)."""
     _publish("SigningKeys", MetricUnit.Count, count, "Event", event)
 

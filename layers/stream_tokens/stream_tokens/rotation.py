@@ -258,7 +258,7 @@ class SigningKeyRotation:
                 observability.signing_keys("deletion_failed")
                 kept.append(record)
                 continue
-            observability.signing_keys("deleted")
+            observability.signing_keys("deleted" if deleted else "already_gone")
             observability.logger.info(
                 "retired signing key deleted" if deleted else "retired signing key already gone",
                 extra={"signing_key_id": record.id, "retired_at": record.to_json()["retired_at"]},

@@ -75,7 +75,10 @@ class SecretVersions:
 
     def promote(self, secret_id: str, version_id: str, current: str | None) -> None:
         """Move AWSCURRENT to `version_id` (Secrets Manager moves AWSPREVIOUS to the old one), then
-        take AWSPENDING off it: the end state Secrets Manager expects of a finished rotation."""
+        take AWSPENDING off it. AWS accepts either end state (AWSPENDING on the current version, or
+        on none) and its template makes only the first call; the second is kept because moto
+        (5.2.5) refuses the next RotateSecret ("Previous rotation request is still in progress")
+        while AWSPENDING stays on the current version, and the tests rotate on moto."""
         options = {"RemoveFromVersionId": current} if current else {}
         self.client.update_secret_version_stage(
             SecretId=secret_id, VersionStage=AWSCURRENT, MoveToVersionId=version_id, **options
