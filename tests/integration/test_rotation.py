@@ -386,3 +386,31 @@ def test_a_pending_version_without_a_key_fails_the_test_when_the_current_one_hol
     with pytest.raises(Exception, match="lacks a signing_key_id") as failed:
         rotator.step("testSecret", token)
     assert type(failed.value).__name__ == "SigningKeyRotationFailed"
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_step_for_a_version_that_is_not_pending_is_refused(rotator, double, step):
+    rotator.rotate()
+    previous = rotator.version_with("AWSPREVIOUS")
+    before = (rotator.stages(), len(double.requests))
+    with pytest.raises(Exception, match="misconfigured") as refused:
+        rotator.step(step, previous)
+    assert type(refused.value).__name__ == "ConfigurationError"
+    assert (rotator.stages(), len(double.requests)) == before
+
+
+def test_the_first_rotation_of_an_api_only_secret_gives_it_a_key_that_minting_uses(
+    rotator, double, moto_endpoint, api_token, monkeypatch
+):
+    rotator.secret_arn = stack.create_secret(
+        moto_endpoint, f"api-only-{uuid.uuid4().hex}", {"account_id": ACCOUNT, "api_token": api_token}
+    )
+    monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", rotator.secret_arn)
+    token = rotator.rotate()
+    current = rotator.current()
+    assert rotator.version_with("AWSCURRENT") == token
+    assert current["retired_signing_keys"] == [] and current["account_id"] == ACCOUNT
+    (created,) = double.created_keys[1:]  # [0] is the fixture's key, in the other secret
+    assert current["signing_key_id"] == created["id"]
+    minted, kid = mint_kid(MintApp())
+    assert kid == created["id"] and verifies_with(minted, created)
