@@ -9,8 +9,13 @@ checks its own answers against the response schemas. Anything a well-behaved cli
 send (unknown body fields, ids that are not 32 hex characters, a wrong account) is also recorded in
 `violations`, which tests assert to be empty.
 
+It also keeps the account's Stream signing keys (`POST`, `GET .../stream/keys`, `DELETE
+.../stream/keys/{id}`): each created key is a real RSA key generated on the spot, as Cloudflare
+returns it (`id`, base64 `pem` and `jwk`, `created`); `created_keys` keeps every one created, so
+tests can verify with them and register them for the log scan.
+
 Tests can script faults (`fail_next`): any status, headers and body, a slow reply, or a connection
-cut in the middle of the body.
+cut in the middle of the body; `fail_next(..., operation=DELETE_KEY)` scripts one operation alone.
 """
 
 from __future__ import annotations
@@ -31,9 +36,18 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jsonschema import Draft202012Validator
 
+from .signing_keys import new_signing_key
+
 FRAGMENT = Path(__file__).with_name("cloudflare-openapi-stream-fragment.json")
 BASE_PATH = "/client/v4"
 _HEX32 = re.compile(r"[0-9a-f]{32}")
+CREATE_KEY = "stream-signing-keys-create-signing-keys"
+LIST_KEYS = "stream-signing-keys-list-signing-keys"
+DELETE_KEY = "stream-signing-keys-delete-signing-keys"
+KEY_OPERATIONS = (CREATE_KEY, LIST_KEYS, DELETE_KEY)
+# The excerpt names a schema it does not include for DELETE's 200 (stream_deleted_response): that
+# answer is checked against the envelope every single-result answer extends.
+FALLBACK_RESPONSE = "#/components/schemas/stream_api-response-single"
 
 
 @dataclass
@@ -81,6 +95,9 @@ class CloudflareDouble:
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests it was answering at the same time
         self._faults: deque[Fault] = deque()
+        self._operation_faults: dict[str, deque[Fault]] = {}
+        self.signing_keys: dict[str, str] = {}  # id -> created: the keys the account has now
+        self.created_keys: list[dict[str, Any]] = []  # every key POST /stream/keys returned
         self._lock = threading.Lock()
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.key_id = secrets.token_hex(16)
@@ -128,13 +145,30 @@ class CloudflareDouble:
         return f"http://127.0.0.1:{self._server.server_address[1]}{BASE_PATH}"
 
     # -- test controls -------------------------------------------------------------------------
-    def fail_next(self, *faults: Fault) -> None:
+    def fail_next(self, *faults: Fault, operation: str | None = None) -> None:
+        """Script the next answers: of any route, or of one operation (its operationId) only."""
         with self._lock:
-            self._faults.extend(faults)
+            (self._faults if operation is None else self._operation_faults.setdefault(operation, deque())).extend(
+                faults
+            )
 
     def rotate_token(self, new_token: str) -> None:
         """The account's API token changes: the old one is refused with 401 from now on."""
         self.api_token = new_token
+
+    def add_signing_key(self) -> dict[str, Any]:
+        """A key the account already has (made on the dashboard, say): id, pem, jwk, created."""
+        with self._lock:
+            return self._new_key()
+
+    def _new_key(self) -> dict[str, Any]:
+        key = new_signing_key()
+        self.signing_keys[key["id"]] = key["created"]
+        self.created_keys.append(key)
+        return dict(key)
+
+    def key_requests(self, method: str | None = None) -> list[Recorded]:
+        return [r for r in self.requests if "/stream/keys" in r.path and method in (None, r.method)]
 
     def token_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith("/token")]
@@ -195,9 +229,11 @@ class CloudflareDouble:
             if errors:
                 self._violation(f"{path}: body breaks stream_signed_token_request: {errors}")
                 return 400, {}, _failure(10005, "Invalid request body: " + "; ".join(errors))
-        fault = self._next_fault()
+        fault = self._next_fault(operation.get("operationId", ""))
         if fault is not None:
             return fault.status, fault.headers, fault
+        if operation.get("operationId") in KEY_OPERATIONS:
+            return self._keys(operation["operationId"], params)
         video_id = params["identifier"]
         if video_id in self.missing_videos:
             return 404, {}, _failure(10003, "Not Found")
@@ -221,6 +257,18 @@ class CloudflareDouble:
                 self.issued_tokens.append(token)
         return {"success": True, "errors": [], "messages": [], "result": {"token": token}}
 
+    def _keys(self, operation_id: str, params: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        ok: dict[str, Any] = {"success": True, "errors": [], "messages": []}
+        with self._lock:
+            if operation_id == CREATE_KEY:
+                return 200, {}, ok | {"result": self._new_key()}
+            if operation_id == LIST_KEYS:
+                listed = [{"id": key_id, "created": created} for key_id, created in self.signing_keys.items()]
+                return 200, {}, ok | {"result": listed}
+            if self.signing_keys.pop(params["identifier"], None) is None:
+                return 404, {}, _failure(10003, "Not Found")
+            return 200, {}, ok | {"result": "ok"}
+
     def _authorized(self, headers: dict[str, str]) -> bool:
         bearer = headers.get("authorization", "")
         if bearer.startswith("Bearer ") and self.api_token:
@@ -231,21 +279,31 @@ class CloudflareDouble:
             self.api_key,
         )
 
-    def _next_fault(self) -> Fault | None:
+    def _next_fault(self, operation_id: str) -> Fault | None:
         with self._lock:
+            scripted = self._operation_faults.get(operation_id)
+            if scripted:
+                return scripted.popleft()
             return self._faults.popleft() if self._faults else None
 
     def _violation(self, text: str) -> None:
         with self._lock:
             self.violations.append(text)
 
-    def check_answer(self, status: int, body: Any) -> None:
-        """The double's own answers must match the schema Cloudflare publishes for them."""
+    def check_answer(self, status: int, body: Any, method: str = "POST", path: str = "") -> None:
+        """The double's own answers must match the schema Cloudflare publishes for them: the
+        operation's own response schema (the token's when the path matches nothing)."""
         ref = (
             "#/components/schemas/stream_signed_token_response"
             if status == 200
             else "#/components/schemas/stream_api-response-common-failure"
         )
+        for meth, rx, operation in self._operations:
+            if meth == method and rx.fullmatch(path):
+                declared = operation["responses"].get(str(status)) or operation["responses"].get(f"{str(status)[0]}XX")
+                ref = declared["content"]["application/json"]["schema"]["$ref"] if declared else ref
+        if ref.rsplit("/", 1)[1] not in self._fragment["components"]["schemas"]:
+            ref = FALLBACK_RESPONSE
         errors = [e.message for e in self._validator(ref).iter_errors(body)]
         if errors:
             self._violation(f"the double's own {status} answer breaks the schema: {errors}")
@@ -291,7 +349,7 @@ def _handler_for(double: CloudflareDouble) -> type[BaseHTTPRequestHandler]:
                 self._send_fault(answer)
                 return
             if status < 500:
-                double.check_answer(status, answer)
+                double.check_answer(status, answer, self.command, self.path)
             self._send(status, extra, json.dumps(answer).encode())
 
         def _send_fault(self, fault: Fault) -> None:

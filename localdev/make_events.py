@@ -2,7 +2,8 @@
 
 API Gateway HTTP API (v2) events for every route, and the direct function's events (direct.*):
 one request, a Step Functions input, a list, an EventBridge event, an EventBridge Pipe's batch of
-SQS records. `make events` regenerates them; the tests run every one through its handler. The
+SQS records; and a Secrets Manager rotation step for the signing key rotation function (rotation.*).
+`make events` regenerates them; the tests run every one through its handler. The
 account is Cloudflare's documentation example, the one `make run` and the tests configure.
 """
 
@@ -101,6 +102,15 @@ DIRECT: dict[str, object] = {
     ],
 }
 
+# Secrets Manager invoking the rotation function: one event per step, the same three keys.
+ROTATION: dict[str, object] = {
+    "rotation.create-secret": {
+        "Step": "createSecret",
+        "SecretId": "arn:aws:secretsmanager:us-east-1:123456789012:secret:stream-signed-urls/cloudflare-a1B2c3",
+        "ClientRequestToken": "0d1d2c5e-3a4b-4c6d-8e9f-0a1b2c3d4e5f",
+    },
+}
+
 
 def build(name: str) -> dict[str, object]:
     path, body = CASES[name]
@@ -119,9 +129,9 @@ def main() -> None:
     EVENTS.mkdir(exist_ok=True)
     for name in CASES:
         (EVENTS / f"{name}.json").write_text(json.dumps(build(name), indent=2) + "\n")
-    for name, event in DIRECT.items():
+    for name, event in (DIRECT | ROTATION).items():
         (EVENTS / f"{name}.json").write_text(json.dumps(event, indent=2) + "\n")
-    print(f"wrote {len(CASES) + len(DIRECT)} events to {EVENTS}")
+    print(f"wrote {len(CASES) + len(DIRECT) + len(ROTATION)} events to {EVENTS}")
 
 
 if __name__ == "__main__":

@@ -71,11 +71,16 @@ def routes() -> list[Route]:
     ]
 
 
-def function_environment(overrides: dict[str, str]) -> dict[str, str]:
-    """The functions' environment from Globals, with !Ref parameters at their defaults."""
+def function_environment(overrides: dict[str, str], function: str | None = None) -> dict[str, str]:
+    """The functions' environment from Globals (and `function`'s own variables, when named), with
+    !Ref parameters at their defaults."""
     parameters = template()["Parameters"]
+    declared_variables = dict(template()["Globals"]["Function"]["Environment"]["Variables"])
+    if function is not None:
+        own = template()["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {})
+        declared_variables |= own
     env = {}
-    for name, declared in template()["Globals"]["Function"]["Environment"]["Variables"].items():
+    for name, declared in declared_variables.items():
         is_ref = isinstance(declared, dict) and "!Ref" in declared
         env[name] = str(parameters[declared["!Ref"]].get("Default", "") if is_ref else declared)
     return env | overrides

@@ -15,6 +15,7 @@ import pytest
 
 from localdev import stack, template
 from localdev.apigw import LambdaContext, http_api_event
+from tests.keys import register_key
 from tests.log_hygiene import SUITE_OUTPUT, sensitive
 
 ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"  # the account the events in events/ name
@@ -59,6 +60,8 @@ def double(api_token: str) -> Iterator[Any]:
         yield cloudflare
         for token in cloudflare.issued_tokens:
             sensitive(token)
+        for key in cloudflare.created_keys:
+            register_key(key)
         assert cloudflare.violations == [], "requests Cloudflare's schema or a careful client would refuse"
 
 

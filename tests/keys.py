@@ -47,11 +47,15 @@ def sensitive_pem() -> str:
 def sensitive_key() -> dict:
     """A Stream signing key in Cloudflare's format, every form of its private part registered for
     the log scan: the base64 PEM and JWK, the PEM's own lines, and the JWK's private exponent."""
-    import json
-
     from localdev.signing_keys import new_signing_key
 
-    key = new_signing_key()
+    return register_key(new_signing_key())
+
+
+def register_key(key: dict) -> dict:
+    """Register every form of a key's private part (Cloudflare's format) for the log scan."""
+    import json
+
     sensitive(key["pem"])
     sensitive(key["jwk"])
     for line in base64.b64decode(key["pem"]).decode().splitlines()[1:-1]:

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / ".aws-sam" / "build"
 FUNCTION_DIR, LAYER_DIR = BUILD / "MintFunction", BUILD / "StreamTokensLayer" / "python"
 DIRECT_DIR = BUILD / "MintDirectFunction"
+ROTATION_DIR = BUILD / "RotateSigningKeyFunction"
 ELF_MACHINES = {"x86_64": 0x3E, "aarch64": 0xB7, "arm64": 0xB7}
 
 DRIVER = r"""
@@ -125,7 +126,7 @@ def run_built(overlay: Path, env: dict[str, str], events: list[str], function_di
 
 @pytest.mark.built
 def test_the_function_folders_hold_the_entry_point_only():
-    for function_dir in (FUNCTION_DIR, DIRECT_DIR):
+    for function_dir in (FUNCTION_DIR, DIRECT_DIR, ROTATION_DIR):
         assert sorted(p.name for p in function_dir.iterdir() if not p.name.startswith("__")) == ["app.py"]
     assert {"stream_tokens", "requests", "jwt", "cryptography", "fastjsonschema"} <= {
         p.name for p in LAYER_DIR.iterdir()

@@ -30,12 +30,15 @@ EXPECTED = {
 
 
 def test_every_event_file_has_an_expectation_and_is_current():
-    """API Gateway events are run below; the direct function's in test_direct_and_batch.py."""
-    assert sorted(p.stem for p in EVENTS.glob("*.json")) == sorted([*EXPECTED, *make_events.DIRECT])
+    """API Gateway events are run below; the direct function's in test_direct_and_batch.py, the
+    rotation function's in test_rotation.py."""
+    assert sorted(p.stem for p in EVENTS.glob("*.json")) == sorted(
+        [*EXPECTED, *make_events.DIRECT, *make_events.ROTATION]
+    )
     for name in EXPECTED:
         current = make_events.build(name)
         assert json.loads((EVENTS / f"{name}.json").read_text()) == current, f"run `make events` ({name})"
-    for name, event in make_events.DIRECT.items():
+    for name, event in (make_events.DIRECT | make_events.ROTATION).items():
         assert json.loads((EVENTS / f"{name}.json").read_text()) == event, f"run `make events` ({name})"
 
 

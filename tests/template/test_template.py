@@ -5,7 +5,10 @@ least privilege, throttling, logs with retention, and the routes the handler ser
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+
+import pytest
 
 from localdev.template import function_environment, template
 
@@ -133,4 +136,80 @@ def test_every_suppressed_finding_says_why():
     for check in ("WS1000", "WS1004", "ES6000"):
         for line in (line for line in text.splitlines() if f"- {check}" in line):
             assert "#" in line and len(line.split("#", 1)[1].strip()) > 20, line
-    assert skipped == 15
+    assert skipped == 22
+
+
+def test_signing_key_rotation_is_wired_with_least_privilege_and_off_unless_enabled():
+    function = RESOURCES["RotateSigningKeyFunction"]["Properties"]
+    assert (function["CodeUri"], function["Handler"]) == ("functions/rotate_signing_key/", "app.lambda_handler")
+    assert sorted(p.name for p in (ROOT / "functions" / "rotate_signing_key").iterdir() if p.suffix == ".py") == [
+        "app.py"
+    ]
+    assert function["Environment"]["Variables"] == {"RETIRED_KEY_GRACE_SECONDS": {"!Ref": "RetiredKeyGraceSeconds"}}
+    assert function["LoggingConfig"]["LogGroup"] == {"!Ref": "RotateSigningKeyFunctionLogGroup"}
+    assert function["Role"] == {"!GetAtt": "RotateSigningKeyFunctionRole.Arn"}
+    statements = [
+        s
+        for p in RESOURCES["RotateSigningKeyFunctionRole"]["Properties"]["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+    ]
+    assert [(s["Action"], s["Resource"]) for s in statements] == [
+        (
+            [
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:ListSecretVersionIds",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:UpdateSecretVersionStage",
+            ],
+            {"!Ref": "CloudflareSecretArn"},
+        ),
+        (["logs:CreateLogStream", "logs:PutLogEvents"], {"!Sub": "${RotateSigningKeyFunctionLogGroup.Arn}:*"}),
+    ]
+    permission = RESOURCES["RotateSigningKeyPermission"]["Properties"]
+    assert permission == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": {"!GetAtt": "RotateSigningKeyFunction.Arn"},
+        "Principal": "secretsmanager.amazonaws.com",
+        "SourceAccount": {"!Ref": "AWS::AccountId"},
+        "SourceArn": {"!Ref": "CloudflareSecretArn"},
+    }
+    assert "ReservedConcurrentExecutions" not in function, "no reservation: it would count even with rotation off"
+    schedule = RESOURCES["CloudflareSecretRotationSchedule"]
+    assert schedule["Condition"] == "RotateSigningKey" and schedule["DependsOn"] == "RotateSigningKeyPermission"
+    assert T["Conditions"]["RotateSigningKey"] == {"!Equals": [{"!Ref": "SigningKeyRotation"}, "enabled"]}
+    assert T["Parameters"]["SigningKeyRotation"]["Default"] == "disabled"
+    assert schedule["Properties"]["SecretId"] == {"!Ref": "CloudflareSecretArn"}
+    assert schedule["Properties"]["RotationRules"] == {"ScheduleExpression": {"!Ref": "SigningKeyRotationSchedule"}}
+    grace = T["Parameters"]["RetiredKeyGraceSeconds"]
+    assert grace["MinValue"] >= 86400 + 3600 and grace["Default"] >= grace["MinValue"]
+    assert "RotateSigningKeyFunctionArn" in T["Outputs"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "accepted"),
+    [
+        ("rate(30 days)", True),
+        ("rate(1 day)", True),
+        ("rate(999 days)", True),
+        ("rate(4 hours)", True),
+        ("rate(12 hours)", True),
+        ("rate(48 hours)", True),
+        ("cron(0 4 ? * SUN *)", True),
+        ("rate(3 hours)", False),
+        ("rate(1 hour)", False),
+        ("rate(0 days)", False),
+        ("rate(03 hours)", False),
+        ("rate(1000 days)", False),
+        ("rate(30 minutes)", False),
+        ("rate(30days)", False),
+        ("cron(0 4 * * ?)", False),
+        ("cron(0 4 ? * SUN *) ", False),
+    ],
+)
+def test_the_rotation_schedule_refuses_rates_under_four_hours(expression, accepted):
+    """CloudFormation matches AllowedPattern against the whole value (Java regex; this one reads the
+    same in Python)."""
+    pattern = T["Parameters"]["SigningKeyRotationSchedule"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, expression)) is accepted
+    assert re.fullmatch(pattern, T["Parameters"]["SigningKeyRotationSchedule"]["Default"])

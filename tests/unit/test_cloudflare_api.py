@@ -141,3 +141,57 @@ def test_a_200_whose_json_is_not_an_object_is_upstream_unavailable(body):
     responses.post(URL, json=body)
     with pytest.raises(UpstreamUnavailable):
         create()
+
+
+KEYS = f"{BASE}/accounts/{ACCOUNT}/stream/keys"
+KEY_ID = "5213cfa121f70b8c1380686ffc371ba3"
+
+
+def keys_api() -> CloudflareStreamApi:
+    return CloudflareStreamApi(BASE, connect_timeout=1, read_timeout=1, max_retries=0)
+
+
+@responses.activate
+def test_signing_keys_are_created_listed_and_deleted_with_the_envelope_read():
+    ok = {"success": True, "errors": [], "messages": []}
+    responses.post(KEYS, json=ok | {"result": {"id": KEY_ID, "pem": "cGVt", "jwk": "andr", "created": "2026-11-23"}})
+    responses.get(KEYS, json=ok | {"result": [{"id": KEY_ID.upper(), "created": "2026-11-23"}, {"created": "x"}]})
+    responses.delete(f"{KEYS}/{KEY_ID}", json=ok | {"result": "ok"})
+    deadline = time.monotonic() + 5
+    key = keys_api().create_signing_key(ACCOUNT, AUTH, deadline)
+    assert (key.id, key.pem, key.jwk) == (KEY_ID, "cGVt", "andr") and "cGVt" not in repr(key)
+    assert keys_api().list_signing_keys(ACCOUNT, AUTH, deadline) == {KEY_ID}
+    assert keys_api().delete_signing_key(ACCOUNT, KEY_ID, AUTH, deadline) is True
+    assert [(c.request.method, c.request.body) for c in responses.calls] == [
+        ("POST", b"{}"),
+        ("GET", None),
+        ("DELETE", b"{}"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("result", "error"),
+    [
+        ({"id": KEY_ID, "pem": "cGVt"}, UpstreamUnavailable),
+        ({"id": "../x", "pem": "a", "jwk": "b"}, UpstreamUnavailable),
+    ],
+)
+@responses.activate
+def test_a_created_key_without_id_pem_and_jwk_is_upstream_unavailable(result, error):
+    responses.post(KEYS, json={"success": True, "errors": [], "messages": [], "result": result})
+    with pytest.raises(error):
+        keys_api().create_signing_key(ACCOUNT, AUTH, time.monotonic() + 5)
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [(404, False), (403, UpstreamAuthRejected), (500, UpstreamUnavailable), (429, RateLimited)],
+)
+@responses.activate
+def test_a_deletion_answer_is_deleted_already_gone_or_an_error_type(status, outcome):
+    responses.delete(f"{KEYS}/{KEY_ID}", json=failure(10003, "Not Found"), status=status)
+    if outcome is False:
+        assert keys_api().delete_signing_key(ACCOUNT, KEY_ID, AUTH, time.monotonic() + 5) is False
+    else:
+        with pytest.raises(outcome):
+            keys_api().delete_signing_key(ACCOUNT, KEY_ID, AUTH, time.monotonic() + 5)

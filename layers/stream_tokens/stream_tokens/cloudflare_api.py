@@ -5,9 +5,9 @@ limit (`CallBudget`): past it, the answer is a 429 at once, and Cloudflare never
 
 One `requests.Session` per container keeps the TLS connection alive between invocations. Retries
 are urllib3's `Retry` (408, 409, 429, 5xx and connection errors, exponential backoff, `Retry-After`
-honoured), bounded by a deadline: no retry starts, and no `Retry-After` is waited for, when it
-could not finish before the Lambda's remaining time runs out. A `Retry-After` longer than that
-(Cloudflare blocks for 5 minutes) is answered at once as a 429.
+honoured; none for the signing key creation), bounded by a deadline: no retry starts, and no
+`Retry-After` is waited for, when it could not finish before the Lambda's remaining time runs out.
+A `Retry-After` longer than that (Cloudflare blocks for 5 minutes) is answered at once as a 429.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -38,6 +38,7 @@ from .errors import (
     UpstreamUnavailable,
     VideoNotFound,
 )
+from .model import is_cloudflare_id
 
 RETRY_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
 RATE_LIMIT_BLOCK_SECONDS = 300  # Cloudflare blocks every call for 5 minutes past its limit
@@ -76,6 +77,7 @@ class _Budget:
     deadline: float  # time.monotonic() by which the whole call must be over
     attempt: float  # the longest one attempt can take (connect + read timeouts)
     calls: CallBudget | None = None  # retries are calls too
+    retries: bool = True  # False: one attempt only (a call that must not be repeated blindly)
 
 
 _UNBOUNDED = _Budget(math.inf, 0.0)
@@ -113,7 +115,11 @@ class DeadlineRetry(Retry):
         halt = _halt.get()
         if halt is not None and response is not None and response.status == 429:
             halt.set()
-        if time.monotonic() + wait + budget.attempt > budget.deadline or (halt is not None and halt.is_set()):
+        if (
+            not budget.retries
+            or time.monotonic() + wait + budget.attempt > budget.deadline
+            or (halt is not None and halt.is_set())
+        ):
             raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
         if budget.calls is not None and budget.calls.take() > 0:
             raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
@@ -144,7 +150,8 @@ def _within(budget: _Budget) -> Iterator[None]:
 
 
 class CloudflareStreamApi:
-    """`POST /accounts/{account_id}/stream/{identifier}/token`, with Cloudflare's answers as types."""
+    """Cloudflare's Stream API with its answers as types: `POST .../stream/{identifier}/token` for
+    minting, and the signing keys endpoints (`.../stream/keys`) for the rotation function."""
 
     def __init__(
         self,
@@ -165,7 +172,8 @@ class CloudflareStreamApi:
         retry = DeadlineRetry(
             total=max_retries,
             status_forcelist=RETRY_STATUSES,
-            allowed_methods=None,  # minting twice is harmless: POST is retried like GET
+            allowed_methods=None,  # minting twice is harmless: POST is retried like GET (but for the key
+            # creation, which is never retried: see create_signing_key)
             backoff_factor=0.5,
             backoff_max=8,
             respect_retry_after_header=True,
@@ -180,7 +188,62 @@ class CloudflareStreamApi:
         self, account_id: str, video_id: str, body: dict[str, Any], auth: dict[str, str], deadline: float
     ) -> str:
         """Ask Cloudflare to sign a token; `account_id` and `video_id` must already be validated."""
-        url = f"{self.base_url}/accounts/{account_id}/stream/{video_id}/token"
+        response = self._call("POST", f"/accounts/{account_id}/stream/{video_id}/token", body, auth, deadline)
+        token = _result(response, "a token").get("token")
+        if not isinstance(token, str) or not token:
+            raise UpstreamUnavailable("Cloudflare answered without a token")
+        return token
+
+    # -- Stream signing keys (the rotation function) -------------------------------------------
+    def create_signing_key(self, account_id: str, auth: dict[str, str], deadline: float) -> NewSigningKey:
+        """`POST /accounts/{account_id}/stream/keys`: a new key, shown this once. One attempt, never
+        retried here: a retry after a lost answer would create a second key that nobody records
+        (Secrets Manager retries the whole step instead)."""
+        response = self._call("POST", f"/accounts/{account_id}/stream/keys", {}, auth, deadline, retry=False)
+        result = _result(response, "a signing key")
+        key = NewSigningKey(
+            id=str(result.get("id", "")), pem=str(result.get("pem", "")), jwk=str(result.get("jwk", ""))
+        )
+        if not (is_cloudflare_id(key.id) and key.pem and key.jwk):
+            raise UpstreamUnavailable("Cloudflare answered without a signing key (id, pem and jwk)")
+        return key
+
+    def list_signing_keys(self, account_id: str, auth: dict[str, str], deadline: float) -> set[str]:
+        """`GET /accounts/{account_id}/stream/keys`: the ids of the account's signing keys."""
+        response = self._call("GET", f"/accounts/{account_id}/stream/keys", None, auth, deadline)
+        payload = _json(response)
+        if not 200 <= response.status_code < 300:
+            _raise_for(response, payload)
+        result = payload.get("result")
+        if payload.get("success") is not True or not isinstance(result, list):
+            raise UpstreamUnavailable("Cloudflare answered without a list of signing keys")
+        return {str(item["id"]).lower() for item in result if isinstance(item, dict) and "id" in item}
+
+    def delete_signing_key(self, account_id: str, key_id: str, auth: dict[str, str], deadline: float) -> bool:
+        """`DELETE /accounts/{account_id}/stream/keys/{id}`, which revokes every token signed with it.
+        True when deleted now, False when Cloudflare no longer had it (404)."""
+        response = self._call("DELETE", f"/accounts/{account_id}/stream/keys/{key_id}", {}, auth, deadline)
+        if response.status_code == 404:
+            return False
+        payload = _json(response)
+        if not 200 <= response.status_code < 300:
+            _raise_for(response, payload)
+        if payload.get("success") is not True:
+            raise UpstreamUnavailable("Cloudflare did not confirm the deletion")
+        return True
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        auth: dict[str, str],
+        deadline: float,
+        *,
+        retry: bool = True,
+    ) -> requests.Response:
+        """One call (retries included, unless `retry` is False) within the deadline and this
+        container's rate share; ids in `path` must already be validated."""
         left = deadline - time.monotonic()
         if left <= 0.1:
             raise UpstreamTimeout("no time left to call Cloudflare")
@@ -192,24 +255,38 @@ class CloudflareStreamApi:
                 retry_after=math.ceil(min(wait, RATE_LIMIT_BLOCK_SECONDS)),
             )
         try:
-            with _within(_Budget(deadline, timeout[0] + timeout[1], self.calls)):
-                response = self.session.post(url, json=body, headers=auth, timeout=timeout)
+            with _within(_Budget(deadline, timeout[0] + timeout[1], self.calls, retry)):
+                return self.session.request(method, self.base_url + path, json=body, headers=auth, timeout=timeout)
         except requests.RequestException as exc:
             if _is_timeout(exc):
                 raise UpstreamTimeout("Cloudflare did not answer in time") from None
             raise UpstreamUnavailable("could not reach Cloudflare") from None
-        return _token_from(response)
 
 
-def _token_from(response: requests.Response) -> str:
-    status = response.status_code
+@dataclass(frozen=True)
+class NewSigningKey:
+    """A Stream signing key as `POST /stream/keys` returns it: base64 of the PEM and of the JWK."""
+
+    id: str
+    pem: str = field(repr=False)
+    jwk: str = field(repr=False)
+
+
+def _result(response: requests.Response, what: str) -> dict[str, Any]:
+    """A successful answer's `result` object; any other answer raises the error it means
+    (`what` names the result in the message: "Cloudflare answered without a token")."""
     payload = _json(response)
-    if 200 <= status < 300:
+    if 200 <= response.status_code < 300:
         result = payload.get("result")
-        token = result.get("token") if isinstance(result, dict) else None
-        if payload.get("success") is not True or not isinstance(token, str) or not token:
-            raise UpstreamUnavailable("Cloudflare answered without a token")
-        return token
+        if payload.get("success") is not True or not isinstance(result, dict):
+            raise UpstreamUnavailable(f"Cloudflare answered without {what}")
+        return result
+    _raise_for(response, payload)
+
+
+def _raise_for(response: requests.Response, payload: dict[str, Any]) -> NoReturn:
+    """Raise the error type a failed answer means."""
+    status = response.status_code
     errors = _errors(payload)
     if status in (401, 403):
         raise UpstreamAuthRejected(status)

@@ -86,3 +86,33 @@ class Settings:
             / FUNCTIONS_SHARING_THE_BUDGET
             / max(1, int(number("UPSTREAM_BUDGET_CONTAINERS", 1, 0, 10000))),
         )
+
+
+GRACE_MARGIN = 3600  # the template's floor for the grace period is the 24 h token lifetime plus this
+
+
+@dataclass(frozen=True)
+class RotationSettings:
+    """The rotation function's configuration: the common settings plus the grace period."""
+
+    base: Settings
+    retired_key_grace: int = MAX_LIFETIME + GRACE_MARGIN
+    """Seconds a retired signing key is kept before it is deleted (which revokes its tokens)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> RotationSettings:
+        base = Settings.from_env(env)
+        raw = env.get("RETIRED_KEY_GRACE_SECONDS", "")
+        try:
+            grace = int(raw) if raw else MAX_LIFETIME + GRACE_MARGIN
+        except ValueError:
+            raise ConfigurationError("environment variable RETIRED_KEY_GRACE_SECONDS is not an integer") from None
+        # A token lives up to max_token_lifetime, and a warm container may sign with the old key for
+        # secret_max_age after the rotation: a shorter grace would revoke live tokens.
+        floor = base.max_token_lifetime + base.secret_max_age
+        if grace < floor:
+            raise ConfigurationError(
+                f"environment variable RETIRED_KEY_GRACE_SECONDS must be at least {floor} "
+                "(MAX_TOKEN_LIFETIME_SECONDS + SECRET_MAX_AGE_SECONDS)"
+            )
+        return cls(base, grace)

@@ -10,7 +10,8 @@ and it may also hold a Stream signing key, as `POST /stream/keys` returned it:
 token is signed locally.
 
 It is read through Powertools parameters, which caches it for `max_age` seconds; `get(refresh=True)`
-re-reads it at once (after Cloudflare refused a rotated token).
+re-reads it at once (after Cloudflare refused a rotated token). Minting reads the AWSCURRENT version
+only (never a rotation's AWSPENDING one); the rotation function handles versions in secret_versions.
 """
 
 from __future__ import annotations
@@ -98,7 +99,9 @@ class SecretsManagerCredentials:
         if self._provider is None:
             self._provider = SecretsProvider()
         try:
-            secret = self._provider.get(self._secret_id, max_age=self._max_age, transform="json", force_fetch=refresh)
+            secret = self._provider.get(
+                self._secret_id, max_age=self._max_age, transform="json", force_fetch=refresh, VersionStage="AWSCURRENT"
+            )
         except TransformParameterError:
             raise ConfigurationError("the Cloudflare secret is not valid JSON") from None
         except GetParameterError as exc:

@@ -138,5 +138,12 @@ class ConfigurationError(StreamTokenError):
         self.detail = detail
 
 
+class SigningKeyRotationFailed(StreamTokenError):
+    """A rotation step of the Stream signing key failed its check (the rotation function only);
+    Secrets Manager retries the step, and the current key stays in use meanwhile."""
+
+    status, code = 500, 10016
+
+
 class UpstreamAuthRejected(Exception):
     """Cloudflare answered 401/403: internal signal to re-read the secret once."""

@@ -37,6 +37,13 @@ def upstream_latency(milliseconds: float) -> None:
         metrics.add_metric(name="UpstreamLatency", unit=MetricUnit.Milliseconds, value=milliseconds)
 
 
+def signing_keys(event: str, count: int = 1) -> None:
+    """What the rotation function did to Stream signing keys: `created`, `deleted`, `already_gone`
+    (a retired key Cloudflare no longer had), `deletion_failed` (a retired key kept for the next
+    rotation), `discarded` (a new key deleted again because the pending version was not written)."""
+    _publish("SigningKeys", MetricUnit.Count, count, "Event", event)
+
+
 def _publish(name: str, unit: MetricUnit, value: float, dimension: str, dimension_value: str) -> None:
     """One metric with its own dimension, written at once (a single EMF line)."""
     with single_metric(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from functools import cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .cloudflare_api import CallBudget, CloudflareStreamApi
-from .config import Settings
+from .config import RotationSettings, Settings
 from .credentials import SecretsManagerCredentials
 from .issuers import CloudflareApiIssuer, TokenIssuer
 from .service import TokenService
+
+if TYPE_CHECKING:
+    from .rotation import SigningKeyRotation
 
 DEADLINE_MARGIN_MS = 250  # time kept back to answer after the last upstream attempt
 
@@ -19,14 +22,22 @@ class LambdaContextLike(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
 
-@cache
-def token_service() -> TokenService:
-    settings = Settings.from_env()
-    api = CloudflareStreamApi(
+def cloudflare_api(settings: Settings, *, pool_size: int, calls: CallBudget | None) -> CloudflareStreamApi:
+    return CloudflareStreamApi(
         settings.cloudflare_base_url,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         max_retries=settings.max_retries,
+        pool_size=pool_size,
+        calls=calls,
+    )
+
+
+@cache
+def token_service() -> TokenService:
+    settings = Settings.from_env()
+    api = cloudflare_api(
+        settings,
         pool_size=settings.upstream_concurrency,
         calls=CallBudget(settings.upstream_calls_per_second, burst=settings.upstream_calls_per_second * 60),
     )
@@ -43,6 +54,17 @@ def local_signer() -> TokenIssuer:
     return LocalSigner()
 
 
+@cache
+def signing_key_rotation() -> SigningKeyRotation:
+    """The rotation function's service. It makes a handful of calls per rotation, outside the
+    minting functions' rate share (CallBudget)."""
+    from .rotation import SigningKeyRotation  # noqa: PLC0415 - only the rotation function needs it
+    from .secret_versions import SecretVersions  # noqa: PLC0415
+
+    settings = RotationSettings.from_env()
+    return SigningKeyRotation(settings, SecretVersions(), cloudflare_api(settings.base, pool_size=1, calls=None))
+
+
 def deadline(context: LambdaContextLike) -> float:
     """The time.monotonic() by which upstream work must be over for this invocation."""
     return time.monotonic() + (context.get_remaining_time_in_millis() - DEADLINE_MARGIN_MS) / 1000
@@ -52,3 +74,4 @@ def reset() -> None:
     """Forget the container's objects (tests: a fresh container)."""
     token_service.cache_clear()
     local_signer.cache_clear()
+    signing_key_rotation.cache_clear()

@@ -54,6 +54,15 @@ def stream_token(request: TokenRequest, key: ParsedSigningKey) -> str:
     return jwt.encode(payload, key.private_key, algorithm="RS256", headers={"kid": key.id, "typ": None})
 
 
+def verify_stream_token(token: str, key_id: str, public_key: RSAPublicKey) -> dict[str, Any]:
+    """The claims of a token signed with `key_id`, checked with its public part (raises
+    jwt.InvalidTokenError when the signature, the kid or the expiry does not hold)."""
+    if jwt.get_unverified_header(token).get("kid") != key_id:
+        raise jwt.InvalidTokenError("the token's kid is not the signing key id")
+    claims: dict[str, Any] = jwt.decode(token, public_key, algorithms=["RS256"])
+    return claims
+
+
 def parse_signing_key(key_id: str, pem_b64: str | None = None, jwk_b64: str | None = None) -> ParsedSigningKey:
     """A Stream signing key from Cloudflare's base64 `pem` and/or `jwk`; both must be the same key."""
     key_id = key_id.strip()

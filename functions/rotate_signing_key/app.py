@@ -1,0 +1,26 @@
+"""Secrets Manager rotation entry point: rotates the Stream signing key in the Cloudflare secret.
+
+Secrets Manager invokes it with `{"Step", "SecretId", "ClientRequestToken"}` once per step
+(createSecret, setSecret, testSecret, finishSecret) and retries a step that raises.
+Thin on purpose: the steps live in `stream_tokens.rotation`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stream_tokens import observability, runtime
+from stream_tokens.observability import logger, metrics
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
+    deadline = runtime.deadline(context)
+    try:
+        rotation = runtime.signing_key_rotation()
+        rotation.run(event["Step"], event["SecretId"], event["ClientRequestToken"], deadline)
+    except Exception as exc:
+        raise observability.refused(exc).with_traceback(None) from None  # no layer frames in Lambda's report
