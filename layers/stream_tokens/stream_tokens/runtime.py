@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
-from functools import cache
-from typing import Protocol
+from functools import cache, partial
+from typing import TYPE_CHECKING, Protocol
 
-from .cloudflare_api import CallBudget, CloudflareStreamApi
+from .call_budget import CallBudget
 from .config import Settings
 from .credentials import SecretsManagerCredentials
 from .issuers import CloudflareApiIssuer, TokenIssuer
 from .service import TokenService
+
+if TYPE_CHECKING:
+    from .cloudflare_api import CloudflareStreamApi
 
 DEADLINE_MARGIN_MS = 250  # time kept back to answer after the last upstream attempt
 
@@ -22,7 +25,18 @@ class LambdaContextLike(Protocol):
 @cache
 def token_service() -> TokenService:
     settings = Settings.from_env()
-    api = CloudflareStreamApi(
+    credentials = SecretsManagerCredentials(
+        settings.secret_id, settings.secret_max_age, with_signing_key=settings.signing_mode != "api"
+    )
+    return TokenService(settings, credentials, CloudflareApiIssuer(partial(cloudflare_api, settings)), local_signer)
+
+
+@cache
+def cloudflare_api(settings: Settings) -> CloudflareStreamApi:
+    """The one HTTP client of the container (its keep-alive session), built on first use."""
+    from .cloudflare_api import CloudflareStreamApi  # noqa: PLC0415 - requests only when calling Cloudflare
+
+    return CloudflareStreamApi(
         settings.cloudflare_base_url,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
@@ -30,10 +44,6 @@ def token_service() -> TokenService:
         pool_size=settings.upstream_concurrency,
         calls=CallBudget(settings.upstream_calls_per_second, burst=settings.upstream_calls_per_second * 60),
     )
-    credentials = SecretsManagerCredentials(
-        settings.secret_id, settings.secret_max_age, with_signing_key=settings.signing_mode != "api"
-    )
-    return TokenService(settings, credentials, CloudflareApiIssuer(api), local_signer)
 
 
 @cache
@@ -51,4 +61,5 @@ def deadline(context: LambdaContextLike) -> float:
 def reset() -> None:
     """Forget the container's objects (tests: a fresh container)."""
     token_service.cache_clear()
+    cloudflare_api.cache_clear()
     local_signer.cache_clear()
