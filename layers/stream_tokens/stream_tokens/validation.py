@@ -289,21 +289,29 @@ def _refuse_constant(name: str) -> None:
 
 
 class _Schema:
-    """The compiled token-request schema, with per-field validators for listing every error."""
+    """The compiled token-request schema, with per-field validators for listing every error.
+
+    Only the whole schema is compiled up front (the one every request runs); the per-field
+    validators, which only a failing body needs, are compiled the first time one is needed.
+    """
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self.whole: Validator = fastjsonschema.compile(schema)
-        definitions = schema.get("definitions", {})
+        self.definitions: dict[str, Any] = schema.get("definitions", {})
         self.properties: dict[str, dict[str, Any]] = schema["properties"]
-        self.fields: dict[str, Validator] = {}
-        self.items: dict[str, Validator] = {}
-        for name, sub in self.properties.items():
-            self.fields[name] = fastjsonschema.compile(
-                {k: v for k, v in sub.items() if k != "items"} | {"definitions": definitions}
-            )
-            if "items" in sub:
-                self.items[name] = fastjsonschema.compile(sub["items"] | {"definitions": definitions})
         self.dependencies: dict[str, list[str]] = schema.get("dependencies", {})
+
+    @cache  # noqa: B019 - one _Schema per process, never freed
+    def field(self, name: str) -> Validator:
+        """The validator of one top-level field (without its array items)."""
+        without_items = {k: v for k, v in self.properties[name].items() if k != "items"}
+        return fastjsonschema.compile(without_items | {"definitions": self.definitions})
+
+    @cache  # noqa: B019 - one _Schema per process, never freed
+    def item(self, name: str) -> Validator | None:
+        """The validator of one item of an array field, if the field has `items`."""
+        sub = self.properties[name]
+        return fastjsonschema.compile(sub["items"] | {"definitions": self.definitions}) if "items" in sub else None
 
     def errors(self, fields: Mapping[str, Any]) -> list[ErrorDetail]:
         """Every schema error in `fields`, at most one per field and per array item."""
@@ -318,9 +326,9 @@ class _Schema:
                 shown = name if len(name) <= 64 else name[:61] + "..."
                 found.append(ErrorDetail(UNKNOWN_FIELD, f"unknown field {shown!r}", _pointer([name])))
                 continue
-            if not _collect(self.fields[name], value, [name], found) and name in self.items:
-                for i, item in enumerate(value):
-                    _collect(self.items[name], item, [name, str(i)], found)
+            if not _collect(self.field(name), value, [name], found) and (item := self.item(name)) is not None:
+                for i, element in enumerate(value):
+                    _collect(item, element, [name, str(i)], found)
         for name, needed in self.dependencies.items():
             for missing in (n for n in needed if name in fields and n not in fields):
                 found.append(
