@@ -32,7 +32,7 @@ run: install ## the API on http://127.0.0.1:$${PORT:-3000}, no Docker, no AWS
 lint: install ## ruff (lint + format) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/stream_tokens/stream_tokens functions localdev
+	$(BIN)/mypy layers/stream_tokens/stream_tokens functions localdev benchmarks
 
 $(VENV)-checkov/.installed: requirements/checkov.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found"; exit 1; }
