@@ -108,7 +108,7 @@ class TokenService:
                     return i, observability.refused(skipped)
                 try:
                     with halt_on_rate_limit(halt):
-                        token, issuer = self._mint_one(request, account, deadline)
+                        token, issuer = self._mint_one(request, account, deadline, credentials)
                     issued[issuer] += 1
                     minted.append(_log_fields(token, issuer))
                     return i, token
@@ -141,14 +141,15 @@ class TokenService:
 
     def mint(self, request: TokenRequest, *, deadline: float, account_id: str | None = None) -> SignedToken:
         """Sign `request`. `account_id`, when the caller named one, must be the configured account."""
-        token, issuer = self._mint_one(request, account_id, deadline)
+        token, issuer = self._mint_one(request, account_id, deadline, self.credentials.get())
         observability.logger.info("token issued", extra=_log_fields(token, issuer))
         observability.tokens_issued(issuer, 1)
         return token
 
-    def _mint_one(self, request: TokenRequest, account_id: str | None, deadline: float) -> tuple[SignedToken, str]:
+    def _mint_one(
+        self, request: TokenRequest, account_id: str | None, deadline: float, credentials: CloudflareCredentials
+    ) -> tuple[SignedToken, str]:
         """The token and the name of the issuer that signed it (logs and metrics are the caller's)."""
-        credentials = self.credentials.get()
         if account_id is not None and account_id.lower() != credentials.account_id:
             message = "account_id is not the account this service mints for"
             raise AccountMismatch(message, [ErrorDetail(AccountMismatch.code, message, "/account_id")])

@@ -21,6 +21,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from jwt.algorithms import RSAAlgorithm
+from jwt.api_jws import PyJWS
 from jwt.utils import from_base64url_uint
 
 from .errors import INVALID_VALUE, ConfigurationError, ErrorDetail, InvalidRequest
@@ -49,10 +50,17 @@ class ParsedSigningKey:
         return jwk | {"kid": self.id, "alg": "RS256", "use": "sig"}
 
 
+_JWS = PyJWS()
+
+
 def stream_token(request: TokenRequest, key: ParsedSigningKey) -> str:
-    """Sign `request` with `key`, exactly as Cloudflare's documentation builds a token."""
-    payload = {"sub": request.video_id, "kid": key.id} | request.claims()
-    return jwt.encode(payload, key.private_key, algorithm="RS256", headers={"kid": key.id, "typ": None})
+    """Sign `request` with `key`, exactly as Cloudflare's documentation builds a token.
+
+    The claims are plain JSON (numbers, strings, booleans), so they are serialised here and PyJWT's
+    JWS layer signs them: the same token as `jwt.encode`, without its per-call claim checks.
+    """
+    payload = json.dumps({"sub": request.video_id, "kid": key.id} | request.claims(), separators=(",", ":"))
+    return _JWS.encode(payload.encode(), key.private_key, algorithm="RS256", headers={"kid": key.id, "typ": None})
 
 
 def parse_signing_key(key_id: str, pem_b64: str | None = None, jwk_b64: str | None = None) -> ParsedSigningKey:
