@@ -214,7 +214,7 @@ class Worker:
             "SIGNING_MODE": self.contender.signing_mode,
         }
         started = time.perf_counter()
-        self.process = subprocess.Popen(  # noqa: S603 - this interpreter, our own worker script
+        self.process = subprocess.Popen(
             [sys.executable, str(BENCH / "worker.py"), json.dumps(spec)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -264,7 +264,10 @@ def measure(options: Options, *, api_token: str, signing_key: dict[str, Any]) ->
     mine, theirs = cpus()
     if mine is not None:
         os.sched_setaffinity(0, {mine})
-    with tempfile.TemporaryDirectory(prefix="bench-") as workdir, loopback(api_token, signing_key, Path(workdir)) as lab:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-") as workdir,
+        loopback(api_token, signing_key, Path(workdir)) as lab,
+    ):
         for contender in CONTENDERS:  # compile every module once, so no cold run pays for bytecode
             with worker(contender, lab, theirs, options):
                 pass
@@ -344,32 +347,43 @@ def sizes() -> dict[str, Any]:
 
 
 # -- the report ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Goal:
+    what: str
+    figure: Callable[[dict[str, Any]], float]
+    limit: float
+    at_least: bool = False  # met when the figure is at least the limit (else: at most)
+
+
+def _ratio(section: str, ours: str, peer: str, name: str) -> Callable[[dict[str, Any]], float]:
+    return lambda r: float(r[section][ours][name] / r[section][peer][name])
+
+
 GOALS = [
-    # (what, figure, limit): met when figure <= limit (a share to reach is negated)
-    ("warm API mode p50 / peer a's", lambda r: r["warm"]["ours-api"]["p50_ms"] / r["warm"]["peer-a"]["p50_ms"], 0.5),
-    ("secret reads per 1,000 warm requests (API mode)", lambda r: r["warm"]["ours-api"]["secret_reads_per_1000"], 0),
-    ("new connections per 1,000 warm requests (API mode)", lambda r: r["warm"]["ours-api"]["new_connections_per_1000"], 0),
-    ("local signing warm p50, ms", lambda r: r["warm"]["ours-local"]["p50_ms"], 1.0),
-    ("batch throughput / raw RSA-2048 rate", lambda r: -r["throughput"]["share_of_raw"], -0.85),
-    (
+    Goal("warm API mode p50 / peer a's", _ratio("warm", "ours-api", "peer-a", "p50_ms"), 0.5),
+    Goal("secret reads per 1,000 warm requests (API mode)", lambda r: r["warm"]["ours-api"]["secret_reads_per_1000"], 0),
+    Goal("new connections per 1,000 warm (API mode)", lambda r: r["warm"]["ours-api"]["new_connections_per_1000"], 0),
+    Goal("local signing warm p50, ms", lambda r: r["warm"]["ours-local"]["p50_ms"], 1.0),
+    Goal("batch throughput / raw RSA-2048 rate", lambda r: r["throughput"]["share_of_raw"], 0.85, at_least=True),
+    Goal(
         "cold start, local signing / peer b's",
-        lambda r: r["cold_start"]["ours-local"]["process_to_first_response_ms"]
-        / r["cold_start"]["peer-b"]["process_to_first_response_ms"],
+        _ratio("cold_start", "ours-local", "peer-b", "process_to_first_response_ms"),
         0.6,
     ),
-    ("deployment size / peer b's", lambda r: r["size"]["ours"]["total"] / r["size"]["peer-b"]["total"], 0.5),
+    Goal("deployment size / peer b's", _ratio("size", "ours", "peer-b", "total"), 0.5),
 ]
 
 
 def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     verdicts = []
-    for what, figure, limit in GOALS:
+    for goal in GOALS:
         try:
-            value = figure(results)
+            value = goal.figure(results)
         except KeyError:  # e.g. sizes when nothing was built
-            verdicts.append({"goal": what, "value": None, "limit": abs(limit), "met": None})
+            verdicts.append({"goal": goal.what, "value": None, "limit": goal.limit, "met": None})
             continue
-        verdicts.append({"goal": what, "value": abs(value), "limit": abs(limit), "met": value <= limit})
+        met = value >= goal.limit if goal.at_least else value <= goal.limit
+        verdicts.append({"goal": goal.what, "value": value, "limit": goal.limit, "met": met})
     return verdicts
 
 
