@@ -13,6 +13,7 @@ could not finish before the Lambda's remaining time runs out. A `Retry-After` lo
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -136,6 +137,11 @@ class CloudflareStreamApi:
         for scheme in ("https://", "http://"):
             self.session.mount(scheme, HTTPAdapter(max_retries=retry, pool_maxsize=max(pool_size, 1)))
         self.session.headers["User-Agent"] = "stream-signed-urls/1 (+aws-lambda)"
+        # The environment's proxy and CA bundle settings, read once here: requests would otherwise
+        # scan the whole environment again on every call (trust_env).
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self.session.trust_env = False
 
     def create_token(
         self, account_id: str, video_id: str, body: dict[str, Any], auth: dict[str, str], deadline: float
