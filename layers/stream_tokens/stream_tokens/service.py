@@ -107,8 +107,7 @@ class TokenService:
                     )
                     return i, observability.refused(skipped)
                 try:
-                    with halt_on_rate_limit(halt):
-                        token, issuer = self._mint_one(request, account, deadline, credentials)
+                    token, issuer = self._mint_one(request, account, deadline, credentials)
                     issued[issuer] += 1
                     minted.append(_log_fields(token, issuer))
                     return i, token
@@ -121,12 +120,16 @@ class TokenService:
                 except Exception as exc:  # one item's failure, even an unexpected one, is that item's
                     return i, observability.refused(exc)
 
+            def one_remote(entry: tuple[int, TokenRequest, str | None]) -> tuple[int, SignedToken | StreamTokenError]:
+                with halt_on_rate_limit(halt):  # in the pool's thread, where the call is made
+                    return one(entry)
+
             remote = [entry for entry in accepted if self.issuer_for(entry[1], credentials).remote]
             sent = {entry[0] for entry in remote}
             results = [one(entry) for entry in accepted if entry[0] not in sent]
             if remote:
                 with ThreadPoolExecutor(max_workers=min(self.settings.upstream_concurrency, len(remote))) as pool:
-                    results += pool.map(one, remote)
+                    results += pool.map(one_remote, remote)
             for i, result in results:
                 outcomes[i] = result
         if minted:  # one line for the batch: a line per token would cost more than signing it
