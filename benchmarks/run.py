@@ -32,10 +32,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zipfile
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -103,6 +101,7 @@ class Options:
     rate_seconds: float = 1.0
     rounds: int = 7
     timeout: float = 120.0
+    pin: bool = True  # workers on one CPU, moto and the double on another (when there are two)
 
     @classmethod
     def from_env(cls) -> Options:
@@ -115,29 +114,11 @@ class Options:
         )
 
 
-class CountingWsgi:
-    """Counts the AWS API calls moto's server answers, by X-Amz-Target (e.g. secretsmanager.GetSecretValue)."""
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self.app = app
-        self.calls: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        with self._lock:
-            self.calls[environ.get("HTTP_X_AMZ_TARGET", "")] += 1
-        return self.app(environ, start_response)
-
-    def secret_reads(self) -> int:
-        with self._lock:
-            return self.calls["secretsmanager.GetSecretValue"]
-
-
 @dataclass
 class Loopback:
     """moto's Secrets Manager (counted), the Cloudflare double and the secret, on 127.0.0.1."""
 
-    moto: CountingWsgi
+    moto: stack.AwsCalls
     double: CloudflareDouble
     env: dict[str, str]
     events: Path
@@ -149,8 +130,7 @@ class Loopback:
 @contextmanager
 def loopback(api_token: str, signing_key: dict[str, Any], workdir: Path) -> Iterator[Loopback]:
     server, endpoint = stack.start_moto()
-    counting = CountingWsgi(server._server.app)  # type: ignore[union-attr]  # werkzeug's server, moto's app
-    server._server.app = counting  # type: ignore[union-attr]
+    counting = stack.count_calls(server)
     double = CloudflareDouble(ACCOUNT, api_token=api_token, record=False, instant=True).start()
     try:
         secret = {"account_id": ACCOUNT, "api_token": api_token} | secret_fields(signing_key)
@@ -261,7 +241,7 @@ def worker(contender: Contender, lab: Loopback, cpu: int | None, options: Option
 
 def measure(options: Options, *, api_token: str, signing_key: dict[str, Any]) -> dict[str, Any]:
     """Every figure of the benchmark, as a JSON-ready dict."""
-    mine, theirs = cpus()
+    mine, theirs = cpus() if options.pin else (None, None)
     if mine is not None:
         os.sched_setaffinity(0, {mine})
     with (

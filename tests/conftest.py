@@ -39,11 +39,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+def moto_server() -> Iterator[tuple[str, stack.AwsCalls]]:
     server, endpoint = stack.start_moto()
+    calls = stack.count_calls(server)
     os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = endpoint
-    yield endpoint
+    yield endpoint, calls
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(moto_server: tuple[str, stack.AwsCalls]) -> str:
+    return moto_server[0]
+
+
+@pytest.fixture
+def aws_calls(moto_server: tuple[str, stack.AwsCalls]) -> stack.AwsCalls:
+    """The AWS calls moto has answered (a running count shared by the session: compare before and after)."""
+    return moto_server[1]
 
 
 @pytest.fixture
