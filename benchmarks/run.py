@@ -398,7 +398,7 @@ def table(results: dict[str, Any]) -> str:
         "",
         f"Local signing through the batch route: {through['batch_tokens_per_second']:.0f} tokens/s on one core; "
         f"RSA-2048 signing with `cryptography` alone: {through['rsa2048_signatures_per_second']:.0f}/s "
-        f"({through['share_of_raw']:.0%} of the physical limit).",
+        f"({through['share_of_raw']:.1%} of the physical limit).",
         "",
         row("goal", ["measured", "limit", "met"]),
         row("---", ["---:", "---:", "---"]),

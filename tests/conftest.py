@@ -4,10 +4,12 @@ as Lambda loads it, and the log collector behind the "no secret in any log line"
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,3 +157,23 @@ def emf_records(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     out = capsys.readouterr().out
     print(out, end="")
     return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+
+
+@contextmanager
+def function_log_lines() -> Iterator[list[str]]:
+    """The function's log lines while inside, formatted as Powertools writes them."""
+    from stream_tokens.observability import logger
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Collect()
+    handler.setFormatter(logger.registered_formatter)
+    logging.getLogger(logger.name).addHandler(handler)
+    try:
+        yield lines
+    finally:
+        logging.getLogger(logger.name).removeHandler(handler)

@@ -12,7 +12,7 @@ import uuid
 
 from localdev.signing_keys import secret_fields
 from localdev.stack import create_secret
-from tests.conftest import ACCOUNT, VIDEO
+from tests.conftest import ACCOUNT, VIDEO, function_log_lines
 from tests.keys import sensitive_key
 from tests.log_hygiene import sensitive
 
@@ -53,25 +53,10 @@ def test_warm_locally_signed_requests_read_the_secret_once_and_call_nobody(
 
 
 def test_a_batch_is_one_log_line_naming_each_video_and_no_token(app, double, moto_endpoint, monkeypatch):
-    import logging
-
-    from stream_tokens.observability import logger
-
     use_signing_key(monkeypatch, moto_endpoint)
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(self.format(record))
-
-    handler = Collect()
-    handler.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(handler)
     videos = [f"{i:032x}" for i in range(20)]
-    try:
+    with function_log_lines() as lines:
         answer = app.post("/videos/tokens", {"requests": [{"identifier": video} for video in videos]})
-    finally:
-        logging.getLogger(logger.name).removeHandler(handler)
     assert answer.status == 200 and all(item["success"] for item in answer.body["result"])
     tokens = [sensitive(item["result"]["token"]) for item in answer.body["result"]]
     issued = [json.loads(line) for line in lines if "token" in json.loads(line)["message"]]
