@@ -43,6 +43,7 @@ from typing import Any
 from localdev import stack, template
 from localdev.apigw import http_api_event
 from localdev.cloudflare_double import CloudflareDouble
+from localdev.native_overlay import native_overlay
 from localdev.signing_keys import new_signing_key, secret_fields
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +68,7 @@ class Contender:
     entry: Path
     path: list[Path]
     signing_mode: str = "api"
+    env: dict[str, str] = field(default_factory=dict)
 
 
 CONTENDERS = [
@@ -192,6 +194,7 @@ class Worker:
             "PATH": os.environ.get("PATH", ""),
             **self.lab.env,
             "SIGNING_MODE": self.contender.signing_mode,
+            **self.contender.env,
         }
         started = time.perf_counter()
         self.process = subprocess.Popen(
@@ -251,9 +254,10 @@ def measure(options: Options, *, api_token: str, signing_key: dict[str, Any]) ->
         for contender in CONTENDERS:  # compile every module once, so no cold run pays for bytecode
             with worker(contender, lab, theirs, options):
                 pass
-        cold: dict[str, list[dict[str, Any]]] = {c.name: [] for c in CONTENDERS}
+        as_deployed = [d for c in CONTENDERS if (d := deployed(c, Path(workdir))) is not None]
+        cold: dict[str, list[dict[str, Any]]] = {c.name: [] for c in CONTENDERS + as_deployed}
         for _ in range(options.cold_runs):
-            for contender in CONTENDERS:
+            for contender in CONTENDERS + as_deployed:
                 with worker(contender, lab, theirs, options) as fresh:
                     cold[contender.name].append(fresh.cold)
         warm = {}
@@ -271,11 +275,41 @@ def measure(options: Options, *, api_token: str, signing_key: dict[str, Any]) ->
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "worker_cpu": theirs},
         "options": options.__dict__,
         "contenders": {c.name: c.label for c in CONTENDERS},
-        "cold_start": {name: summary(runs) for name, runs in cold.items()},
+        "cold_start": {c.name: summary(cold[c.name]) for c in CONTENDERS},
+        "cold_start_as_deployed": {d.name.removesuffix(DEPLOYED): summary(cold[d.name]) for d in as_deployed},
         "warm": warm,
         "throughput": throughput,
         "size": sizes(),
     }
+
+
+DEPLOYED = "-as-deployed"
+
+
+def deployed(contender: Contender, workdir: Path) -> Contender | None:
+    """The contender run from its `sam build` output as Lambda runs it: its own code (the function
+    folder and its layer) without any bytecode cache, so every cold start compiles what it imports
+    (boto3, Powertools and the standard library stay compiled, as the runtime and AWS's layer ship
+    them). Foreign (arm64) extensions are replaced by this machine's build of the same versions."""
+    folders = BUILDS.get(BUILD_OF.get(contender.name, ""), [])
+    if not folders or not all(folder.is_dir() for folder in folders):
+        return None
+    if any(next(folder.rglob("*.pyc"), None) for folder in folders):
+        return None  # something ran from the build output and cached its bytecode: `make build` anew
+    function_dir, *layers = folders
+    path: list[Path] = []
+    for folder in [function_dir, *(layer / "python" for layer in layers)]:
+        overlay = workdir / f"native-{contender.name}-{len(path)}"
+        overlay.mkdir()
+        path += [native_overlay(folder, overlay), folder]
+    return Contender(
+        contender.name + DEPLOYED,
+        contender.label + ", as deployed",
+        function_dir / "app.py",
+        path,
+        contender.signing_mode,
+        {"PYTHONDONTWRITEBYTECODE": "1"},
+    )
 
 
 def signing_throughput(lab: Loopback, cpu: int | None, options: Options) -> dict[str, Any]:
@@ -351,6 +385,11 @@ GOALS = [
         _ratio("cold_start", "ours-local", "peer-b", "process_to_first_response_ms"),
         0.6,
     ),
+    Goal(
+        "cold start as deployed, local signing / peer b's",
+        _ratio("cold_start_as_deployed", "ours-local", "peer-b", "process_to_first_response_ms"),
+        0.6,
+    ),
     Goal("deployment size / peer b's", _ratio("size", "ours", "peer-b", "total"), 0.5),
 ]
 
@@ -370,7 +409,7 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def table(results: dict[str, Any]) -> str:
     names = list(results["contenders"])
-    cold, warm = results["cold_start"], results["warm"]
+    cold, warm, deployed_cold = results["cold_start"], results["warm"], results["cold_start_as_deployed"]
 
     def row(what: str, values: list[str]) -> str:
         return f"| {what} | " + " | ".join(values) + " |"
@@ -384,6 +423,10 @@ def table(results: dict[str, Any]) -> str:
         row("---", ["---:"] * len(names)),
         row("cold start to first answer, ms", each(lambda n: cold[n]["process_to_first_response_ms"])),
         row("entry module import, ms", each(lambda n: cold[n]["import_ms"])),
+        row(
+            "cold start as deployed (no bytecode cache), ms",
+            each(lambda n: deployed_cold.get(n, {}).get("process_to_first_response_ms")),
+        ),
         row("warm p50, ms", each(lambda n: warm[n]["p50_ms"], "{:.3f}")),
         row("warm p99, ms", each(lambda n: warm[n]["p99_ms"], "{:.3f}")),
         row("secret reads per 1,000 warm requests", each(lambda n: warm[n]["secret_reads_per_1000"], "{:.0f}")),

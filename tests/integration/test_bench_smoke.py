@@ -22,6 +22,8 @@ def test_the_benchmark_runs_every_contender_and_reports_every_figure():
         assert 0 < cold["import_ms"] < cold["first_response_ms"] < cold["process_to_first_response_ms"]
         assert warm["n"] == 20 and warm["failed"] == 0
         assert 0 < warm["p50_ms"] <= warm["p99_ms"]
+    for name, cold in results["cold_start_as_deployed"].items():  # when `sam build` output is at hand
+        assert name in names and cold["runs"] == 1 and cold["process_to_first_response_ms"] > 0
     # what each design does per warm request, whatever the speed
     assert results["warm"]["peer-a"]["secret_reads_per_1000"] == 1000
     assert results["warm"]["peer-a"]["new_connections_per_1000"] == 1000
