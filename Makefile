@@ -13,7 +13,7 @@ export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install run test lint typecheck template build events load lock deploy clean
+.PHONY: help install run test lint typecheck template build events load bench lock deploy clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ run: install ## the API on http://127.0.0.1:$${PORT:-3000}, no Docker, no AWS
 lint: install ## ruff (lint + format) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/stream_tokens/stream_tokens functions localdev
+	$(BIN)/mypy layers/stream_tokens/stream_tokens functions localdev benchmarks
 
 $(VENV)-checkov/.installed: requirements/checkov.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found"; exit 1; }
@@ -54,14 +54,20 @@ test: install lint template build ## everything CI runs: lint, types, template c
 load: install ## bounded load run on loopback: 10,000 requests x 16 connections per signing mode
 	$(BIN)/python -m localdev.load
 
+bench: install build ## this package against two peers on loopback: a table, and bench-results.json
+	$(BIN)/sam build --template benchmarks/peers/cloudflare_sdk/template.yaml --build-dir .aws-sam/bench-peer-sdk
+	$(BIN)/python -m benchmarks.run
+
 events: install ## regenerate events/ (API Gateway v2 events for sam local invoke -e)
 	$(BIN)/python -m localdev.make_events
 
-lock: install ## re-pin requirements/dev.txt and the layer's requirements.txt
+lock: install ## re-pin requirements/dev.txt, the layer's and the bench peer's requirements.txt
 	$(BIN)/uv pip compile --quiet --python-version 3.13 requirements/dev.in -o requirements/dev.txt
 	$(BIN)/uv pip compile --quiet --python-version 3.13 requirements/checkov.in -o requirements/checkov.txt
 	$(BIN)/uv pip compile --quiet --python-version 3.13 --no-header layers/stream_tokens/requirements.in \
 		-c requirements/dev.txt -o layers/stream_tokens/requirements.txt
+	$(BIN)/uv pip compile --quiet --python-version 3.13 --no-header benchmarks/peers/cloudflare_sdk/requirements.in \
+		-c requirements/dev.txt -o benchmarks/peers/cloudflare_sdk/requirements.txt
 
 deploy: build ## sam deploy --guided (needs AWS credentials)
 	$(BIN)/sam deploy --guided

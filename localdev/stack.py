@@ -8,6 +8,9 @@ import json
 import logging
 import os
 import sys
+import threading
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -34,6 +37,37 @@ def start_moto() -> tuple[ThreadedMotoServer, str]:
     server.start()
     host, port = server.get_host_and_port()
     return server, f"http://{host}:{port}"
+
+
+class AwsCalls:
+    """Counts the AWS API calls moto's server answers, by action (e.g. secretsmanager.GetSecretValue):
+    a WSGI layer in front of moto's app."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+        self._calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        with self._lock:
+            self._calls[environ.get("HTTP_X_AMZ_TARGET", "")] += 1
+        return self.app(environ, start_response)
+
+    def count(self, action: str) -> int:
+        with self._lock:
+            return self._calls[action]
+
+    def secret_reads(self) -> int:
+        return self.count("secretsmanager.GetSecretValue")
+
+
+def count_calls(server: ThreadedMotoServer) -> AwsCalls:
+    """Count the calls `server` answers from now on."""
+    werkzeug_server = server._server  # moto keeps its werkzeug server here; requests reach its .app
+    assert werkzeug_server is not None, "start() the server first"
+    counter = AwsCalls(werkzeug_server.app)
+    werkzeug_server.app = counter
+    return counter
 
 
 def secrets_client(endpoint: str) -> Any:

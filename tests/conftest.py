@@ -4,10 +4,12 @@ as Lambda loads it, and the log collector behind the "no secret in any log line"
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,11 +42,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+def moto_server() -> Iterator[tuple[str, stack.AwsCalls]]:
     server, endpoint = stack.start_moto()
+    calls = stack.count_calls(server)
     os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = endpoint
-    yield endpoint
+    yield endpoint, calls
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(moto_server: tuple[str, stack.AwsCalls]) -> str:
+    return moto_server[0]
+
+
+@pytest.fixture
+def aws_calls(moto_server: tuple[str, stack.AwsCalls]) -> stack.AwsCalls:
+    """The AWS calls moto has answered (a running count shared by the session: compare before and after)."""
+    return moto_server[1]
 
 
 @pytest.fixture
@@ -146,3 +160,23 @@ def emf_records(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     out = capsys.readouterr().out
     print(out, end="")
     return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+
+
+@contextmanager
+def function_log_lines() -> Iterator[list[str]]:
+    """The function's log lines while inside, formatted as Powertools writes them."""
+    from stream_tokens.observability import logger
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Collect()
+    handler.setFormatter(logger.registered_formatter)
+    logging.getLogger(logger.name).addHandler(handler)
+    try:
+        yield lines
+    finally:
+        logging.getLogger(logger.name).removeHandler(handler)

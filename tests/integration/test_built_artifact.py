@@ -14,8 +14,6 @@ every pure-Python library, comes from the build output.
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import json
 import os
 import platform
@@ -28,6 +26,7 @@ import jwt
 import pytest
 from jwt.algorithms import RSAAlgorithm
 
+from localdev.native_overlay import native_overlay
 from localdev.signing_keys import new_signing_key, public_jwk, secret_fields
 from localdev.stack import create_secret
 from tests.conftest import ACCOUNT
@@ -38,7 +37,6 @@ BUILD = ROOT / ".aws-sam" / "build"
 FUNCTION_DIR, LAYER_DIR = BUILD / "MintFunction", BUILD / "StreamTokensLayer" / "python"
 DIRECT_DIR = BUILD / "MintDirectFunction"
 ROTATION_DIR = BUILD / "RotateSigningKeyFunction"
-ELF_MACHINES = {"x86_64": 0x3E, "aarch64": 0xB7, "arm64": 0xB7}
 
 DRIVER = r"""
 import json, sys, time, uuid
@@ -59,41 +57,11 @@ print("RESULT " + json.dumps({"modules": modules, "answers": answers}))
 """
 
 
-def foreign_native_packages() -> set[str]:
-    """Top-level names in the built layer whose compiled extensions are for another CPU."""
-    host = ELF_MACHINES[platform.machine()]
-    foreign = set()
-    for library in LAYER_DIR.rglob("*.so"):
-        machine = int.from_bytes(library.read_bytes()[18:20], "little")
-        if machine != host:
-            foreign.add(library.relative_to(LAYER_DIR).parts[0])
-    return foreign
-
-
 @pytest.fixture(scope="module")
 def overlay(tmp_path_factory) -> Path:
     """This machine's build of the same versions of the layer's foreign native packages."""
     assert (FUNCTION_DIR / "app.py").is_file() and (LAYER_DIR / "stream_tokens").is_dir(), "run `make build` first"
-    directory = tmp_path_factory.mktemp("native-overlay")
-    owners = importlib.metadata.packages_distributions()
-    for name in sorted(foreign_native_packages()):
-        top = name.split(".")[0]
-        (distribution,) = set(owners[top.removesuffix(".abi3").split(".cpython")[0]])
-        version = importlib.metadata.version(distribution)
-        built = [
-            p.name
-            for p in LAYER_DIR.glob("*.dist-info")
-            if p.name.lower().replace("_", "-").startswith(distribution.lower().replace("_", "-") + "-")
-        ]
-        assert built == [f"{p.split('-')[0]}-{version}.dist-info" for p in built] and built, (
-            distribution,
-            built,
-            version,
-        )
-        here = Path(importlib.util.find_spec(top.split(".")[0]).origin)
-        source = here.parent if here.name == "__init__.py" else here
-        (directory / source.name).symlink_to(source)
-    return directory
+    return native_overlay(LAYER_DIR, tmp_path_factory.mktemp("native-overlay"))
 
 
 def run_built(overlay: Path, env: dict[str, str], events: list[str], function_dir: Path = FUNCTION_DIR) -> dict:
@@ -116,7 +84,6 @@ def run_built(overlay: Path, env: dict[str, str], events: list[str], function_di
     result: dict = json.loads(answer_line)
     assert result["modules"]["stream_tokens"].startswith(str(LAYER_DIR))
     assert result["modules"]["app"].startswith(str(function_dir))
-    assert result["modules"]["requests"].startswith(str(LAYER_DIR))
     for answer in result["answers"]:
         body = json.loads(answer["body"]) if "body" in answer else {"success": True, "result": answer}
         if body["success"]:
@@ -138,6 +105,7 @@ def test_the_sam_build_output_calls_the_api(overlay, function_env, double):
     result = run_built(overlay, function_env, ["videos-token.valid", "account-token.defaults", "videos-token.not-json"])
     assert [a["statusCode"] for a in result["answers"]] == [200, 200, 400]
     assert len(double.token_requests()) == 2
+    assert result["modules"]["requests"].startswith(str(LAYER_DIR))
     assert result["modules"]["jwt"] is None  # API mode never loads the signing libraries
 
 
@@ -152,6 +120,7 @@ def test_the_sam_build_output_signs_locally(overlay, function_env, double, moto_
     )
     assert [a["statusCode"] for a in result["answers"]] == [200, 200]
     assert result["modules"]["jwt"].startswith(str(LAYER_DIR))
+    assert result["modules"]["requests"] is None  # local signing never loads the HTTP client
     if platform.machine() == "x86_64":  # the arm64 build's extensions were replaced, and only those
         assert {p.name.split(".")[0] for p in overlay.iterdir()} == {
             "cryptography",

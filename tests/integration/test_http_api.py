@@ -14,7 +14,7 @@ from localdev.apigw import http_api_event
 from localdev.cloudflare_double import Fault
 from localdev.stack import create_secret, secrets_client
 from stream_tokens.errors import ConfigurationError
-from tests.conftest import ACCOUNT, CUSTOMER_CODE, VIDEO, emf_records
+from tests.conftest import ACCOUNT, CUSTOMER_CODE, VIDEO, emf_records, function_log_lines
 from tests.keys import sensitive_pem
 
 OTHER_ACCOUNT = "f" * 32
@@ -266,24 +266,9 @@ def test_path_and_body_problems_are_listed_together(app, double):
 
 
 def test_a_log_line_carries_the_request_id_as_correlation_id(app, double):
-    import logging
-
-    from stream_tokens.observability import logger
-
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(self.format(record))
-
-    handler = Collect()
-    handler.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(handler)
-    try:
+    with function_log_lines() as lines:
         event = http_api_event("POST", f"/videos/{VIDEO}/token", "{}")
         assert app.invoke(event).status == 200
-    finally:
-        logging.getLogger(logger.name).removeHandler(handler)
     issued = [json.loads(line) for line in lines if '"token issued"' in line]
     assert [(line["correlation_id"], line["video_id"], line["issuer"]) for line in issued] == [
         (event["requestContext"]["requestId"], VIDEO, "api")

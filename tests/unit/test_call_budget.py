@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stream_tokens.cloudflare_api import CallBudget
+from stream_tokens.call_budget import CallBudget
 from stream_tokens.config import Settings
 
 

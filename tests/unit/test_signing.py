@@ -133,6 +133,24 @@ def test_a_public_only_jwk_a_mismatched_kid_and_two_different_keys_are_refused(k
         parse_signing_key(key["id"], other_key_pem(), key["jwk"])
 
 
+def test_with_both_a_pem_and_a_jwk_the_jwk_is_held_against_the_pem(key):
+    """The PEM is parsed (and checked); the JWK beside it must hold the same numbers."""
+    jwk = json.loads(base64.b64decode(key["jwk"]))
+    public = {name: jwk[name] for name in ("kty", "kid", "n", "e")}
+    with pytest.raises(KeyMaterialError, match="only a public key"):
+        parse_signing_key(key["id"], key["pem"], b64(json.dumps(public)))
+    with pytest.raises(KeyMaterialError, match="not a usable RSA key"):
+        parse_signing_key(key["id"], key["pem"], b64(json.dumps(jwk | {"n": 1})))
+    with pytest.raises(KeyMaterialError, match="different keys"):
+        parse_signing_key(key["id"], key["pem"], b64(json.dumps(jwk | {"dq": jwk["dp"]})))
+    with pytest.raises(KeyMaterialError, match="kid is not the signing key id"):
+        parse_signing_key(key["id"], key["pem"], b64(json.dumps(jwk | {"kid": "f" * 32})))
+    without_crt = {name: jwk[name] for name in ("kty", "kid", "n", "e", "d")}
+    parsed = parse_signing_key(key["id"], key["pem"], b64(json.dumps(without_crt)))
+    alone = parse_signing_key(key["id"], key["pem"])
+    assert parsed.private_key.private_numbers() == alone.private_key.private_numbers()
+
+
 def test_key_errors_never_carry_the_material(key):
     broken = key["pem"][:-8] + "AAAAAAA="
     with pytest.raises(ConfigurationError) as caught:

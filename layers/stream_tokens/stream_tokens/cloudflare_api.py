@@ -13,9 +13,9 @@ A `Retry-After` longer than that (Cloudflare blocks for 5 minutes) is answered a
 from __future__ import annotations
 
 import math
-import threading
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -29,6 +29,7 @@ from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from .call_budget import CallBudget, current_halt
 from .errors import (
     ErrorDetail,
     RateLimited,
@@ -45,33 +46,6 @@ RATE_LIMIT_BLOCK_SECONDS = 300  # Cloudflare blocks every call for 5 minutes pas
 _MAX_UPSTREAM_MESSAGE = 500
 
 
-class CallBudget:
-    """This container's share of Cloudflare's API rate limit: a thread-safe token bucket.
-
-    Cloudflare allows 1,200 calls per 5 minutes per user across its whole API and refuses every
-    call for 5 minutes past that; this keeps the deployment's calls under the share it is given.
-    """
-
-    def __init__(self, per_second: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_second = per_second
-        self.burst = max(1.0, burst)
-        self._clock = clock
-        self._tokens = self.burst
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        """Spend one call if there is one: 0.0; otherwise the seconds until there is one."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.per_second)
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return 0.0
-            return (1 - self._tokens) / self.per_second if self.per_second > 0 else math.inf
-
-
 @dataclass(frozen=True)
 class _Budget:
     deadline: float  # time.monotonic() by which the whole call must be over
@@ -82,18 +56,6 @@ class _Budget:
 
 _UNBOUNDED = _Budget(math.inf, 0.0)
 _budget: ContextVar[_Budget | None] = ContextVar("cloudflare_call_budget", default=None)
-_halt: ContextVar[threading.Event | None] = ContextVar("cloudflare_rate_limit_halt", default=None)
-
-
-@contextmanager
-def halt_on_rate_limit(halt: threading.Event) -> Iterator[None]:
-    """Calls made inside share `halt`: a 429 to any of them sets it, and then none retries again
-    (a batch stops hammering Cloudflare at its first 429)."""
-    token = _halt.set(halt)
-    try:
-        yield
-    finally:
-        _halt.reset(token)
 
 
 class DeadlineRetry(Retry):
@@ -112,7 +74,7 @@ class DeadlineRetry(Retry):
         wait = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
         wait = new_retry.get_backoff_time() if wait is None else wait
         budget = _budget.get() or _UNBOUNDED
-        halt = _halt.get()
+        halt = current_halt()
         if halt is not None and response is not None and response.status == 429:
             halt.set()
         if (
@@ -183,6 +145,11 @@ class CloudflareStreamApi:
         for scheme in ("https://", "http://"):
             self.session.mount(scheme, HTTPAdapter(max_retries=retry, pool_maxsize=max(pool_size, 1)))
         self.session.headers["User-Agent"] = "stream-signed-urls/1 (+aws-lambda)"
+        # The environment's proxy and CA bundle settings, read once here: requests would otherwise
+        # scan the whole environment again on every call (trust_env).
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self.session.trust_env = False
 
     def create_token(
         self, account_id: str, video_id: str, body: dict[str, Any], auth: dict[str, str], deadline: float

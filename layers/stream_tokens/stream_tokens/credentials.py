@@ -94,8 +94,11 @@ class SecretsManagerCredentials:
         self._max_age = max_age
         self._provider = provider
         self._with_signing_key = with_signing_key
+        self._parsed: tuple[Any, CloudflareCredentials] | None = None
 
     def get(self, *, refresh: bool = False) -> CloudflareCredentials:
+        """The credentials; parsed again only when Powertools hands over a newly read secret (its
+        cache returns the very same object until `max_age` has passed)."""
         if self._provider is None:
             self._provider = SecretsProvider()
         try:
@@ -106,7 +109,12 @@ class SecretsManagerCredentials:
             raise ConfigurationError("the Cloudflare secret is not valid JSON") from None
         except GetParameterError as exc:
             raise ConfigurationError(f"cannot read the Cloudflare secret: {_aws_reason(exc)}") from None
-        return CloudflareCredentials.from_secret(secret, with_signing_key=self._with_signing_key)
+        parsed = self._parsed
+        if parsed is not None and parsed[0] is secret:
+            return parsed[1]
+        credentials = CloudflareCredentials.from_secret(secret, with_signing_key=self._with_signing_key)
+        self._parsed = (secret, credentials)
+        return credentials
 
 
 def _aws_reason(exc: GetParameterError) -> str:

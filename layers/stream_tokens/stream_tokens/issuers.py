@@ -7,11 +7,14 @@ implementation; local signing with a Stream signing key is the next.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .cloudflare_api import CloudflareStreamApi
 from .credentials import CloudflareCredentials
 from .model import TokenRequest
+
+if TYPE_CHECKING:
+    from .cloudflare_api import CloudflareStreamApi
 
 
 class TokenIssuer(Protocol):
@@ -31,11 +34,13 @@ class CloudflareApiIssuer:
     name = "api"
     remote = True
 
-    def __init__(self, api: CloudflareStreamApi) -> None:
+    def __init__(self, api: Callable[[], CloudflareStreamApi]) -> None:
+        """`api` gives the client, built on first use (it loads `requests`, which a container that
+        only signs locally never needs)."""
         self.api = api
 
     def issue(self, request: TokenRequest, credentials: CloudflareCredentials, deadline: float) -> str:
-        return self.api.create_token(
+        return self.api().create_token(
             credentials.account_id,
             request.video_id,
             self.body(request),

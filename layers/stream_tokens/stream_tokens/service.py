@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from . import observability
-from .cloudflare_api import halt_on_rate_limit
+from .call_budget import halt_on_rate_limit
 from .config import Settings
 from .credentials import CloudflareCredentials
 from .errors import (
@@ -92,6 +92,7 @@ class TokenService:
             except InvalidRequest as exc:
                 outcomes[i] = observability.refused(exc)
         issued: Counter[str] = Counter()
+        minted: list[dict[str, Any]] = []
         if accepted:
             credentials = self.credentials.get()
             halt = threading.Event()
@@ -106,9 +107,9 @@ class TokenService:
                     )
                     return i, observability.refused(skipped)
                 try:
-                    with halt_on_rate_limit(halt):
-                        token, issuer = self._mint_one(request, account, deadline)
+                    token, issuer = self._mint_one(request, account, deadline, credentials)
                     issued[issuer] += 1
+                    minted.append(_log_fields(token, issuer))
                     return i, token
                 except ConfigurationError as exc:
                     return i, exc  # raised for the whole batch below, and reported there
@@ -119,14 +120,20 @@ class TokenService:
                 except Exception as exc:  # one item's failure, even an unexpected one, is that item's
                     return i, observability.refused(exc)
 
+            def one_remote(entry: tuple[int, TokenRequest, str | None]) -> tuple[int, SignedToken | StreamTokenError]:
+                with halt_on_rate_limit(halt):  # in the pool's thread, where the call is made
+                    return one(entry)
+
             remote = [entry for entry in accepted if self.issuer_for(entry[1], credentials).remote]
             sent = {entry[0] for entry in remote}
             results = [one(entry) for entry in accepted if entry[0] not in sent]
             if remote:
                 with ThreadPoolExecutor(max_workers=min(self.settings.upstream_concurrency, len(remote))) as pool:
-                    results += pool.map(one, remote)
+                    results += pool.map(one_remote, remote)
             for i, result in results:
                 outcomes[i] = result
+        if minted:  # one line for the batch: a line per token would cost more than signing it
+            observability.logger.info("tokens issued", extra={"count": len(minted), "tokens": minted})
         for issuer, count in issued.items():
             observability.tokens_issued(issuer, count)
         final = [outcome for outcome in outcomes if outcome is not None]
@@ -137,13 +144,15 @@ class TokenService:
 
     def mint(self, request: TokenRequest, *, deadline: float, account_id: str | None = None) -> SignedToken:
         """Sign `request`. `account_id`, when the caller named one, must be the configured account."""
-        token, issuer = self._mint_one(request, account_id, deadline)
+        token, issuer = self._mint_one(request, account_id, deadline, self.credentials.get())
+        observability.logger.info("token issued", extra=_log_fields(token, issuer))
         observability.tokens_issued(issuer, 1)
         return token
 
-    def _mint_one(self, request: TokenRequest, account_id: str | None, deadline: float) -> tuple[SignedToken, str]:
-        """The token and the name of the issuer that signed it (metrics are the caller's to count)."""
-        credentials = self.credentials.get()
+    def _mint_one(
+        self, request: TokenRequest, account_id: str | None, deadline: float, credentials: CloudflareCredentials
+    ) -> tuple[SignedToken, str]:
+        """The token and the name of the issuer that signed it (logs and metrics are the caller's)."""
         if account_id is not None and account_id.lower() != credentials.account_id:
             message = "account_id is not the account this service mints for"
             raise AccountMismatch(message, [ErrorDetail(AccountMismatch.code, message, "/account_id")])
@@ -154,10 +163,6 @@ class TokenService:
         finally:
             if issuer.remote:
                 observability.upstream_latency((time.perf_counter() - started) * 1000)
-        observability.logger.info(
-            "token issued",
-            extra={"video_id": request.video_id, "issuer": issuer.name, "expires_at": request.exp},
-        )
         signed = SignedToken(
             token=token,
             video_id=request.video_id,
@@ -186,3 +191,8 @@ class TokenService:
             raise UpstreamCredentialsRejected(
                 f"upstream credentials rejected: Cloudflare answered HTTP {again.args[0]} with the stored credentials"
             ) from None
+
+
+def _log_fields(token: SignedToken, issuer: str) -> dict[str, Any]:
+    """What the log says of an issued token: never the token itself."""
+    return {"video_id": token.video_id, "issuer": issuer, "expires_at": token.expires_at}

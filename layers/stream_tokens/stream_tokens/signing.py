@@ -21,6 +21,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from jwt.algorithms import RSAAlgorithm
+from jwt.api_jws import PyJWS
+from jwt.utils import from_base64url_uint
 
 from .errors import INVALID_VALUE, ConfigurationError, ErrorDetail, InvalidRequest
 from .model import TokenRequest, is_cloudflare_id
@@ -48,10 +50,17 @@ class ParsedSigningKey:
         return jwk | {"kid": self.id, "alg": "RS256", "use": "sig"}
 
 
+_JWS = PyJWS()
+
+
 def stream_token(request: TokenRequest, key: ParsedSigningKey) -> str:
-    """Sign `request` with `key`, exactly as Cloudflare's documentation builds a token."""
-    payload = {"sub": request.video_id, "kid": key.id} | request.claims()
-    return jwt.encode(payload, key.private_key, algorithm="RS256", headers={"kid": key.id, "typ": None})
+    """Sign `request` with `key`, exactly as Cloudflare's documentation builds a token.
+
+    The claims are plain JSON (numbers, strings, booleans), so they are serialised here and PyJWT's
+    JWS layer signs them: the same token as `jwt.encode`, without its per-call claim checks.
+    """
+    payload = json.dumps({"sub": request.video_id, "kid": key.id} | request.claims(), separators=(",", ":"))
+    return _JWS.encode(payload.encode(), key.private_key, algorithm="RS256", headers={"kid": key.id, "typ": None})
 
 
 def verify_stream_token(token: str, key_id: str, public_key: RSAPublicKey) -> dict[str, Any]:
@@ -72,14 +81,12 @@ def parse_signing_key(key_id: str, pem_b64: str | None = None, jwk_b64: str | No
         raise KeyMaterialError("the signing key id is not 32 hexadecimal characters")
     if pem_b64 is None and jwk_b64 is None:
         raise KeyMaterialError("neither a PEM nor a JWK was given")
-    keys = []
-    if pem_b64 is not None:
-        keys.append(_from_pem(pem_b64))
-    if jwk_b64 is not None:
-        keys.append(_from_jwk(jwk_b64, key_id))
-    if len(keys) == 2 and keys[0].private_numbers() != keys[1].private_numbers():
+    if pem_b64 is None:
+        return ParsedSigningKey(key_id.lower(), _from_jwk(_jwk_object(jwk_b64 or "", key_id)))
+    key = _from_pem(pem_b64)
+    if jwk_b64 is not None and not _same_key(_jwk_object(jwk_b64, key_id), key):
         raise KeyMaterialError("the PEM and the JWK are different keys")
-    return ParsedSigningKey(key_id.lower(), keys[0])
+    return ParsedSigningKey(key_id.lower(), key)
 
 
 secret_key = lru_cache(maxsize=2)(parse_signing_key)
@@ -105,7 +112,7 @@ def _from_pem(pem_b64: str) -> RSAPrivateKey:
     return key
 
 
-def _from_jwk(jwk_b64: str, key_id: str) -> RSAPrivateKey:
+def _jwk_object(jwk_b64: str, key_id: str) -> dict[str, Any]:
     try:
         jwk = json.loads(_decode(jwk_b64, "JWK"))
     except ValueError:
@@ -114,6 +121,10 @@ def _from_jwk(jwk_b64: str, key_id: str) -> RSAPrivateKey:
         raise KeyMaterialError("the JWK is not an RSA key")
     if "kid" in jwk and str(jwk["kid"]).lower() != key_id.lower():
         raise KeyMaterialError("the JWK's kid is not the signing key id")
+    return jwk
+
+
+def _from_jwk(jwk: dict[str, Any]) -> RSAPrivateKey:
     try:
         key = RSAAlgorithm.from_jwk(jwk)
     except (jwt.InvalidKeyError, ValueError, KeyError, TypeError, UnsupportedAlgorithm):
@@ -121,6 +132,34 @@ def _from_jwk(jwk_b64: str, key_id: str) -> RSAPrivateKey:
     if not isinstance(key, RSAPrivateKey):
         raise KeyMaterialError("the JWK holds only a public key")
     return key
+
+
+_JWK_NUMBERS = ("n", "e", "d", "p", "q", "dp", "dq", "qi")
+
+
+def _same_key(jwk: dict[str, Any], key: RSAPrivateKey) -> bool:
+    """Whether the JWK holds `key`: its numbers are compared as they are, without building (and
+    checking, tens of milliseconds) a second key; a JWK without the CRT values is compared on n, e, d."""
+    try:
+        given = [from_base64url_uint(jwk[name]) if name in jwk else None for name in _JWK_NUMBERS]
+    except (ValueError, TypeError, AttributeError):  # binascii.Error is a ValueError
+        raise KeyMaterialError("the JWK is not a usable RSA key") from None
+    numbers = key.private_numbers()
+    held = [
+        numbers.public_numbers.n,
+        numbers.public_numbers.e,
+        numbers.d,
+        numbers.p,
+        numbers.q,
+        numbers.dmp1,
+        numbers.dmq1,
+        numbers.iqmp,
+    ]
+    if None in given[:2]:
+        raise KeyMaterialError("the JWK is not a usable RSA key")
+    if given[2] is None:
+        raise KeyMaterialError("the JWK holds only a public key")
+    return all(mine == theirs for mine, theirs in zip(held, given, strict=True) if theirs is not None)
 
 
 def secret_signing_key(secret: dict[str, Any]) -> ParsedSigningKey | None:

@@ -293,20 +293,28 @@ def _refuse_constant(name: str) -> None:
 
 
 class _Schema:
-    """A compiled schema of the API document, with per-field validators for listing every error."""
+    """A compiled schema of the API document, with per-field validators for listing every error.
+
+    Only the whole schema is compiled up front (the one every request runs); the per-field
+    validators, which only a failing body needs, are compiled the first time one is needed.
+    """
 
     def __init__(self, document: dict[str, Any], name: str) -> None:
         self.root = {"components": {"schemas": document["components"]["schemas"]}}  # where $refs point
         schema = self._resolve({"$ref": f"#/components/schemas/{name}"})
         self.whole: Validator = self._compile(schema)
         self.properties: dict[str, dict[str, Any]] = schema["properties"]
-        self.fields: dict[str, Validator] = {}
-        self.items: dict[str, Validator] = {}
-        for field, sub in self.properties.items():
-            resolved = self._resolve(sub)
-            self.fields[field] = self._compile({k: v for k, v in resolved.items() if k != "items"})
-            if "items" in resolved:
-                self.items[field] = self._item_validator(self._resolve(resolved["items"]))
+
+    @cache  # noqa: B019 - one _Schema per process, never freed
+    def field(self, name: str) -> Validator:
+        """The validator of one top-level field (without its array items)."""
+        return self._compile({k: v for k, v in self._resolve(self.properties[name]).items() if k != "items"})
+
+    @cache  # noqa: B019 - one _Schema per process, never freed
+    def item(self, name: str) -> Validator | None:
+        """The validator of one item of an array field, if the field has `items`."""
+        resolved = self._resolve(self.properties[name])
+        return self._item_validator(self._resolve(resolved["items"])) if "items" in resolved else None
 
     def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in schema:
@@ -358,9 +366,9 @@ class _Schema:
                 shown = name if len(name) <= 64 else name[:61] + "..."
                 found.append(ErrorDetail(UNKNOWN_FIELD, f"unknown field {shown!r}", _pointer([name])))
                 continue
-            if not _collect(self.fields[name], value, [name], found) and name in self.items:
-                for i, item in enumerate(value):
-                    _collect(self.items[name], item, [name, str(i)], found)
+            if not _collect(self.field(name), value, [name], found) and (item := self.item(name)) is not None:
+                for i, element in enumerate(value):
+                    _collect(item, element, [name, str(i)], found)
         if not found:  # a rule no field-by-field check covers: still refused, never let through
             found.append(ErrorDetail(INVALID_VALUE, "the body does not match the TokenRequest schema", ""))
         return found + unpaired

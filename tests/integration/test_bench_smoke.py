@@ -1,0 +1,41 @@
+"""`make bench` cannot rot: a tiny run of the benchmark, its worker and both peers, checked for
+structure and for what must hold whatever the machine's speed (never for speed itself)."""
+
+from __future__ import annotations
+
+import secrets
+
+from benchmarks import run
+from tests.keys import sensitive_key
+from tests.log_hygiene import sensitive
+
+
+def test_the_benchmark_runs_every_contender_and_reports_every_figure():
+    options = run.Options(cold_runs=1, warm=20, warm_up=3, rate_seconds=0.2, rounds=1, pin=False)
+    results = run.measure(options, api_token=sensitive(secrets.token_urlsafe(30)), signing_key=sensitive_key())
+
+    names = [c.name for c in run.CONTENDERS]
+    assert list(results["contenders"]) == names
+    for name in names:
+        cold, warm = results["cold_start"][name], results["warm"][name]
+        assert cold["runs"] == 1
+        assert 0 < cold["import_ms"] < cold["first_response_ms"] < cold["process_to_first_response_ms"]
+        assert warm["n"] == 20 and warm["failed"] == 0
+        assert 0 < warm["p50_ms"] <= warm["p99_ms"]
+    for name, cold in results["cold_start_as_deployed"].items():  # when `sam build` output is at hand
+        assert name in names and cold["runs"] == 1 and cold["process_to_first_response_ms"] > 0
+    # what each design does per warm request, whatever the speed
+    assert results["warm"]["peer-a"]["secret_reads_per_1000"] == 1000
+    assert results["warm"]["peer-a"]["new_connections_per_1000"] == 1000
+    for name in ("ours-local", "ours-api", "peer-b"):
+        assert results["warm"][name]["secret_reads_per_1000"] == 0
+        assert results["warm"][name]["new_connections_per_1000"] == 0
+    through = results["throughput"]
+    assert through["failed"] == 0 and through["batch_tokens_per_second"] > 0
+    assert 0 < through["share_of_raw"] < 1.5
+
+    verdicts = run.goals(results)
+    assert [v["goal"] for v in verdicts] == [g.what for g in run.GOALS]
+    assert all(v["met"] in (True, False, None) for v in verdicts)
+    table = run.table(results)
+    assert all(label in table for label in results["contenders"].values())

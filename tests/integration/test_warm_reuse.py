@@ -1,0 +1,108 @@
+"""What a warm container reuses: the secret (read once per SecretMaxAgeSeconds), the connection to
+Cloudflare, and the libraries it loaded; a batch is one log line. Behaviour, not timings: the
+timings are `make bench`'s."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+from localdev.signing_keys import secret_fields
+from localdev.stack import create_secret
+from tests.conftest import ACCOUNT, VIDEO, function_log_lines
+from tests.keys import sensitive_key
+from tests.log_hygiene import sensitive
+
+WARM = 100
+
+
+def use_signing_key(monkeypatch, moto_endpoint: str) -> dict:
+    key = sensitive_key()
+    arn = create_secret(moto_endpoint, f"warm-{uuid.uuid4().hex}", {"account_id": ACCOUNT} | secret_fields(key))
+    monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
+    from stream_tokens import runtime
+
+    runtime.reset()
+    return key
+
+
+def test_warm_requests_through_the_api_read_the_secret_once_over_one_connection(app, double, aws_calls):
+    reads, connections = aws_calls.secret_reads(), double.connections
+    for _ in range(WARM):
+        answer = app.mint({"downloadable": True})
+        assert answer.status == 200, answer.body
+    assert aws_calls.secret_reads() - reads == 1
+    assert double.connections - connections == 1
+    assert len(double.token_requests()) == WARM
+
+
+def test_warm_locally_signed_requests_read_the_secret_once_and_call_nobody(
+    app, double, aws_calls, moto_endpoint, monkeypatch
+):
+    use_signing_key(monkeypatch, moto_endpoint)
+    reads = aws_calls.secret_reads()
+    for _ in range(WARM):
+        answer = app.mint({"downloadable": True})
+        assert answer.status == 200, answer.body
+        sensitive(answer.body["result"]["token"])
+    assert aws_calls.secret_reads() - reads == 1
+    assert double.requests == [] and double.connections == 0
+
+
+def test_a_batch_is_one_log_line_naming_each_video_and_no_token(app, double, moto_endpoint, monkeypatch):
+    use_signing_key(monkeypatch, moto_endpoint)
+    videos = [f"{i:032x}" for i in range(20)]
+    with function_log_lines() as lines:
+        answer = app.post("/videos/tokens", {"requests": [{"identifier": video} for video in videos]})
+    assert answer.status == 200 and all(item["success"] for item in answer.body["result"])
+    tokens = [sensitive(item["result"]["token"]) for item in answer.body["result"]]
+    issued = [json.loads(line) for line in lines if "token" in json.loads(line)["message"]]
+    assert len(issued) == 1 and issued[0]["message"] == "tokens issued" and issued[0]["count"] == len(videos)
+    assert [t["video_id"] for t in issued[0]["tokens"]] == videos
+    assert {t["issuer"] for t in issued[0]["tokens"]} == {"local"}
+    assert not any(token in line for token in tokens for line in lines)
+
+
+DRIVER = r"""
+import json, sys
+sys.path[:0] = sys.argv[1].split(":")
+from localdev.apigw import LambdaContext, http_api_event
+import app
+video = sys.argv[2]
+event = http_api_event("POST", f"/videos/{video}/token", "{}", route_key="POST /videos/{identifier}/token",
+                       path_parameters={"identifier": video})
+answer = app.lambda_handler(event, LambdaContext())
+loaded = sorted(name for name in ("requests", "jwt") if name in sys.modules)
+print("RESULT " + json.dumps({"status": answer["statusCode"], "loaded": loaded}))
+"""
+
+
+def run_container(env: dict[str, str]) -> dict:
+    """A fresh process that loads the HTTP function as Lambda does and answers one request."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = ":".join([f"{root}/functions/mint_http", f"{root}/layers/stream_tokens", root])
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER, path, VIDEO],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    print(done.stdout, done.stderr)  # for the log scan
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    result: dict = json.loads(line.removeprefix("RESULT "))
+    return result
+
+
+def test_a_container_that_signs_locally_never_loads_requests(function_env, moto_endpoint):
+    key = sensitive_key()
+    arn = create_secret(moto_endpoint, f"lazy-{uuid.uuid4().hex}", {"account_id": ACCOUNT} | secret_fields(key))
+    assert run_container(function_env | {"CLOUDFLARE_SECRET_ARN": arn}) == {"status": 200, "loaded": ["jwt"]}
+
+
+def test_a_container_that_calls_cloudflare_never_loads_the_signing_libraries(function_env):
+    assert run_container(function_env | {"SIGNING_MODE": "api"}) == {"status": 200, "loaded": ["requests"]}
