@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -57,7 +58,7 @@ class Route:
 
 @cache
 def api_document() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(API_DOCUMENT.read_text())
+    loaded: dict[str, Any] = json.loads(API_DOCUMENT.read_text())  # YAML in its JSON form
     return loaded
 
 

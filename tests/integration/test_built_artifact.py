@@ -6,7 +6,7 @@ layer provide (here: the virtual environment, pinned to the same Powertools rele
 handles events against moto's Secrets Manager and the Cloudflare double on loopback.
 
 The layer is built for arm64, and this machine is x86_64: distributions with compiled extensions
-(cryptography, cffi, charset-normalizer, PyYAML) cannot load from it here. For exactly those, this
+(cryptography, cffi, charset-normalizer) cannot load from it here. For exactly those, this
 machine's build of the same pinned version (its Python code included) is put in front of the
 layer; the test checks that the versions are identical and that everything else, our code and
 every pure-Python library, comes from the build output.
@@ -126,7 +126,6 @@ def test_the_sam_build_output_signs_locally(overlay, function_env, double, moto_
             "cryptography",
             "_cffi_backend",
             "charset_normalizer",
-            "yaml",
         }
     verifier = RSAAlgorithm.from_jwk(json.dumps(public_jwk(key)))
     for answer in result["answers"]:

@@ -334,3 +334,14 @@ def test_a_schema_rule_no_single_field_breaks_still_refuses_the_body():
     assert strict.errors({"exp": 1, "nbf": 0}) == []
     (problem,) = strict.errors({"exp": 1})
     assert (problem.code, problem.pointer) == (INVALID_VALUE, "")
+
+
+def test_every_iso_country_code_is_accepted_norway_too():
+    """The country list is strings all through (in YAML's 1.1 form, a bare NO would read as false)."""
+    from stream_tokens.validation import load_api_document
+
+    codes = load_api_document()["components"]["schemas"]["Country"]["enum"]
+    assert len(codes) == 249 and all(isinstance(c, str) and len(c) == 2 and c.isupper() for c in codes)
+    rules = [{"type": "ip.geoip.country", "action": "block", "country": codes}]
+    request = token_request("a" * 32, {"accessRules": rules}, now=1_700_000_000, max_lifetime=86400)
+    assert "NO" in request.access_rules[0].country
