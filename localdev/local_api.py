@@ -1,7 +1,7 @@
 """A local HTTP API: each HTTP request becomes an API Gateway v2 event for the real handler.
 
-Routes come from template.yaml, as API Gateway's would: a request matching none gets API Gateway's
-own 404. Invocations run one at a time, as in a single Lambda container.
+Routes come from openapi.yaml, which the template's HttpApi is built from, as API Gateway's would: a
+request matching none gets API Gateway's own 404. Invocations run one at a time, as in a single Lambda container.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class LocalHttpApi:
             return {
                 "statusCode": 404,
                 "headers": {"content-type": "application/json"},
-                "body": '{"message":"Not Found"}',
+                "body": _NOT_FOUND,
             }
         event = http_api_event(
             method,

@@ -17,6 +17,7 @@ import pytest
 
 from localdev import stack, template
 from localdev.apigw import LambdaContext, http_api_event
+from tests import documented
 from tests.keys import register_key
 from tests.log_hygiene import SUITE_OUTPUT, sensitive
 
@@ -130,7 +131,9 @@ class MintApp:
         assert set(result) >= {"statusCode", "body"}, result
         body = json.loads(result["body"])
         assert set(body) == {"success", "errors", "messages", "result"}, body
-        return Answer(result["statusCode"], {k.lower(): v for k, v in result.get("headers", {}).items()}, body)
+        headers = {k.lower(): v for k, v in result.get("headers", {}).items()}
+        documented.check(event, result["statusCode"], headers, body)
+        return Answer(result["statusCode"], headers, body)
 
     def post(self, path: str, body: Any = None, **event_options: Any) -> Answer:
         """POST as API Gateway would deliver it: the matching route's key and path parameters."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from typing import Any
 
 import pytest
@@ -164,8 +165,8 @@ def test_each_auth_mode_resolves_to_what_sam_writes_for_it(mode, monkeypatch):
     assert integration["timeoutInMillis"] > template()["Globals"]["Function"]["Timeout"] * 1000
 
     (ours_scheme,) = ours["components"]["securitySchemes"].values()
-    assert ours["security"] == [{"caller": []}]
-    assert all("security" not in item["post"] for item in ours["paths"].values())  # the default applies
+    # on every operation, as SAM writes it (an importer may ignore the document-wide default)
+    assert all(item["post"]["security"] == [{"caller": []}] for item in ours["paths"].values())
     extensions = {k: v for k, v in ours_scheme.items() if k.startswith("x-amazon-apigateway-")}
     if mode == "NONE":  # SAM writes no security at all; ours leaves API Gateway nothing to enforce
         assert "components" not in reference and "security" not in their_operation
@@ -174,5 +175,63 @@ def test_each_auth_mode_resolves_to_what_sam_writes_for_it(mode, monkeypatch):
         (their_name, their_scheme) = next(iter(reference["components"]["securitySchemes"].items()))
         assert their_operation["security"] == [{their_name: []}]
         assert extensions == {k: v for k, v in their_scheme.items() if k.startswith("x-amazon-apigateway-")}
-        if mode == "IAM":
+        if mode == "IAM":  # the whole scheme, as SAM writes it
             assert ours_scheme | {"description": None} == their_scheme | {"description": None}
+        else:  # the same authorizer; SAM declares the scheme oauth2, ours stays apiKey (one scheme for all modes)
+            assert (ours_scheme["type"], their_scheme["type"]) == ("apiKey", "oauth2")
+
+
+def test_the_names_the_document_takes_from_the_template_exist_there():
+    """cfn-lint does not look inside AWS::Include: a renamed condition or resource is caught here."""
+    found: dict[str, set[str]] = {"conditions": set(), "refs": set(), "subs": set()}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "Fn::If" in node:
+                found["conditions"].add(node["Fn::If"][0])
+            if "Ref" in node:
+                found["refs"].add(node["Ref"])
+            if "Fn::Sub" in node:
+                found["subs"].update(re.findall(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z]+)?\}", node["Fn::Sub"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(DOCUMENT)
+    assert found["conditions"] == {"UseIam", "UseJwt"} and found["conditions"] <= set(template()["Conditions"])
+    declared = set(template()["Parameters"]) | set(template()["Resources"])
+    assert found["refs"] - {"AWS::NoValue"} == {"JwtIssuer", "JwtAudience"} <= declared
+    assert found["subs"] == {"MintFunction"} <= declared
+
+
+def test_a_batch_item_is_a_token_request_plus_its_video():
+    """The batch item schema repeats TokenRequest's fields (an object refusing unknown fields cannot
+    extend another in OpenAPI 3.0): they must stay the same fields with the same schemas."""
+    schemas = DOCUMENT["components"]["schemas"]
+    item, request = schemas["TokenBatchItem"], schemas["TokenRequest"]
+    assert item["properties"] == request["properties"] | {
+        "identifier": {"$ref": "#/components/schemas/CloudflareId"},
+        "account_id": {"$ref": "#/components/schemas/CloudflareId"},
+    }
+    assert (
+        item["required"] == ["identifier"] and item["additionalProperties"] is request["additionalProperties"] is False
+    )
+
+
+def test_the_suites_answer_check_refuses_what_the_document_does_not_say():
+    """tests/documented.py, which every HTTP answer of the suite goes through, can fail."""
+    from localdev.apigw import http_api_event
+    from tests import documented
+
+    event = http_api_event("POST", f"/videos/{'a' * 32}/token", "{}")
+    refusal = {"success": False, "errors": [{"code": 10014, "message": "m"}], "messages": [], "result": None}
+    documented.check(event, 400, {"cache-control": "no-store"}, refusal)
+    with pytest.raises(AssertionError, match="not documented"):
+        documented.check(event, 418, {}, refusal)
+    with pytest.raises(AssertionError, match="breaks the document"):
+        documented.check(event, 400, {}, refusal | {"result": {"token": "t"}})
+    with pytest.raises(AssertionError, match="header cache-control"):
+        documented.check(event, 400, {"cache-control": "max-age=60"}, refusal)
+    documented.check(http_api_event("GET", "/nowhere", None), 404, {}, {})  # API Gateway's, not the function's
