@@ -13,6 +13,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Protocol
+
+
+class CallSpender(Protocol):
+    """What a call to Cloudflare spends from: this container's CallBudget, or the deployment's
+    shared budget (adapters.budget_table)."""
+
+    def take(self) -> float:
+        """Spend one call if there is one: 0.0; otherwise the seconds until there is one."""
+        ...
 
 
 class CallBudget:

@@ -29,7 +29,7 @@ from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from .call_budget import CallBudget, current_halt
+from .call_budget import CallSpender, current_halt
 from .errors import (
     ErrorDetail,
     RateLimited,
@@ -50,7 +50,7 @@ _MAX_UPSTREAM_MESSAGE = 500
 class _Budget:
     deadline: float  # time.monotonic() by which the whole call must be over
     attempt: float  # the longest one attempt can take (connect + read timeouts)
-    calls: CallBudget | None = None  # retries are calls too
+    calls: CallSpender | None = None  # retries are calls too
     retries: bool = True  # False: one attempt only (a call that must not be repeated blindly)
 
 
@@ -123,7 +123,7 @@ class CloudflareStreamApi:
         read_timeout: float,
         max_retries: int,
         pool_size: int = 10,
-        calls: CallBudget | None = None,
+        calls: CallSpender | None = None,
     ) -> None:
         """`pool_size`: connections kept alive for concurrent calls (a batch's concurrency);
         `calls`: this container's share of Cloudflare's rate limit (None: unlimited)."""

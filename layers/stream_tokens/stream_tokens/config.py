@@ -37,7 +37,12 @@ class Settings:
     upstream_concurrency: int = 4
     """Most calls to Cloudflare a batch makes at once."""
     upstream_calls_per_second: float = 1.0
-    """This container's share of Cloudflare's API rate limit (calls per second, retries included)."""
+    """This container's share of Cloudflare's API rate limit (calls per second, retries included):
+    the static split, alone or when the budget table fails."""
+    upstream_calls_per_5_minutes: int = 600
+    """The deployment's share of Cloudflare's API rate limit, in any 5 minutes (retries included)."""
+    budget_table: str = ""
+    """DynamoDB table counting the deployment's calls to Cloudflare ("": the static split alone)."""
     signing_mode: str = "auto"
     """auto: sign locally when a key is at hand (the caller's or the secret's), else call the API;
     local: always sign locally; api: always call Cloudflare's API (forwarding a caller's key)."""
@@ -85,6 +90,8 @@ class Settings:
             / 300
             / FUNCTIONS_SHARING_THE_BUDGET
             / max(1, int(number("UPSTREAM_BUDGET_CONTAINERS", 1, 0, 10000))),
+            upstream_calls_per_5_minutes=int(number("UPSTREAM_CALLS_PER_5_MINUTES", 600, 1, 10**9)),
+            budget_table=env.get("UPSTREAM_BUDGET_TABLE", ""),
         )
 
 

@@ -36,7 +36,8 @@ def token_service() -> TokenService:
 @cache
 def cloudflare_api(settings: Settings, *, pool_size: int, metered: bool) -> CloudflareStreamApi:
     """An HTTP client of the container (its keep-alive session), built on first use. A metered
-    one spends the minting functions' share of Cloudflare's rate limit (CallBudget)."""
+    one spends the deployment's share of Cloudflare's rate limit (the budget table, CallBudget if it fails)."""
+    from .adapters.budget_table import shared_call_budget  # noqa: PLC0415
     from .cloudflare_api import CloudflareStreamApi  # noqa: PLC0415 - requests only when calling Cloudflare
 
     per_second = settings.upstream_calls_per_second
@@ -46,7 +47,7 @@ def cloudflare_api(settings: Settings, *, pool_size: int, metered: bool) -> Clou
         read_timeout=settings.read_timeout,
         max_retries=settings.max_retries,
         pool_size=pool_size,
-        calls=CallBudget(per_second, burst=per_second * 60) if metered else None,
+        calls=shared_call_budget(settings, CallBudget(per_second, burst=per_second * 60)) if metered else None,
     )
 
 
