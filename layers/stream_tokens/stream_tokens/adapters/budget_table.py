@@ -280,6 +280,10 @@ class DynamoDbCallCounts:
         self.table_name = table_name
         self._client: Any = None
         self._client_lock = threading.Lock()
+        try:  # now, as a first call to Cloudflare is about to be made: not inside the time a take() counts
+            self.client()
+        except Exception:  # made again on first use, where a failure means the fallback
+            self._client = None
 
     def client(self) -> Any:
         with self._client_lock:
