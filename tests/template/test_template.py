@@ -136,7 +136,7 @@ def test_every_suppressed_finding_says_why():
     for check in ("WS1000", "WS1004", "ES6000"):
         for line in (line for line in text.splitlines() if f"- {check}" in line):
             assert "#" in line and len(line.split("#", 1)[1].strip()) > 20, line
-    assert skipped == 22
+    assert skipped == 24
 
 
 def test_signing_key_rotation_is_wired_with_least_privilege_and_off_unless_enabled():
