@@ -25,6 +25,7 @@ from .signing_keys import new_signing_key, public_jwk, secret_fields
 EXAMPLE_ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"  # Cloudflare's documentation example
 EXAMPLE_VIDEO = "ea95132c15732412d22c1476fa83f27a"
 LOCAL_CUSTOMER_CODE = "localdev"
+BUDGET_TABLE = "stream-signed-urls-cloudflare-calls"  # in moto's DynamoDB, as template.yaml declares it
 
 
 def main() -> int:
@@ -47,7 +48,7 @@ def main() -> int:
         base_url = double.base_url
     secret = {"account_id": account, "api_token": api_token} | (secret_fields(key) if key else {})
     secret_arn = stack.create_secret(endpoint, "stream-signed-urls/cloudflare", secret)
-    budget_table = stack.create_budget_table(endpoint, "stream-signed-urls-cloudflare-calls")
+    budget_table = stack.create_budget_table(endpoint, BUDGET_TABLE)
     stack.apply_env(
         template.function_environment(
             {
