@@ -109,7 +109,10 @@ def create_budget_table(endpoint: str, name: str) -> dict[str, str]:
         KeySchema=declared["KeySchema"],
         AttributeDefinitions=declared["AttributeDefinitions"],
         BillingMode=declared["BillingMode"],
-        SSESpecification={"Enabled": bool(declared["SSESpecification"]["SSEEnabled"])},
+        SSESpecification={
+            "Enabled": bool(declared["SSESpecification"]["SSEEnabled"]),
+            "SSEType": declared["SSESpecification"]["SSEType"],
+        },
     )
     ttl = declared["TimeToLiveSpecification"]
     client.update_time_to_live(

@@ -16,7 +16,7 @@ def test_the_table_is_on_demand_encrypted_and_forgets_old_counts():
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["KeySchema"] == [{"AttributeName": budget.KEY_ATTRIBUTE, "KeyType": "HASH"}]
     assert table["TimeToLiveSpecification"] == {"AttributeName": budget.TTL_ATTRIBUTE, "Enabled": True}
-    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
     declared = T["Globals"]["Function"]["Environment"]["Variables"][BUDGET_TABLE_VARIABLE]
     assert RESOURCES[declared["!Ref"]]["DeletionPolicy"] == "Delete"  # call counts: nothing to keep
 
