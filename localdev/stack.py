@@ -100,9 +100,9 @@ def load_function(name: str, *, layer_dir: Path | None = None, function_dir: Pat
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     return module
 
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from localdev import stack, template
 from localdev.apigw import LambdaContext, http_api_event
 from localdev.local_api import LocalHttpApi
-from stream_tokens.errors import StreamTokenError
+from stream_tokens.domain.errors import StreamTokenError
 from tests.conftest import ACCOUNT, VIDEO
 from tests.log_hygiene import sensitive
 

@@ -14,7 +14,7 @@ from localdev import stack
 from localdev.apigw import LambdaContext, http_api_event
 from localdev.cloudflare_double import Fault
 from localdev.signing_keys import secret_fields
-from stream_tokens import errors
+from stream_tokens.domain import errors
 from tests.conftest import ACCOUNT, VIDEO, emf_records
 from tests.keys import sensitive_key
 from tests.log_hygiene import sensitive
@@ -53,9 +53,9 @@ def use_key(monkeypatch, moto_endpoint, double) -> dict:
         {"account_id": ACCOUNT, "api_token": double.api_token} | secret_fields(key),
     )
     monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     return key
 
 
@@ -106,17 +106,17 @@ def test_anything_that_is_not_a_request_is_an_invalid_request(direct, double, pa
 
 def test_a_configuration_problem_raises_configuration_error(direct, double, monkeypatch):
     monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     with pytest.raises(errors.ConfigurationError):
         direct({"identifier": VIDEO})
 
 
 def test_an_unexpected_failure_raises_internal_error(direct, double, monkeypatch):
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    monkeypatch.setattr(runtime.token_service().api, "issue", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(bootstrap.token_service().api, "issue", lambda *a, **k: 1 / 0)
     with pytest.raises(errors.InternalError):
         direct({"identifier": VIDEO})
 
@@ -146,9 +146,9 @@ def test_a_pipes_batch_of_sqs_records_reads_each_body(direct, double):
 
 def test_a_list_over_the_limit_or_empty_is_refused_whole(direct, double, monkeypatch):
     monkeypatch.setenv("BATCH_MAX_ITEMS", "3")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     with pytest.raises(errors.InvalidRequest, match="at most 3 items"):
         direct([{"identifier": VIDEO}] * 4)
     with pytest.raises(errors.InvalidRequest, match="must not be empty"):
@@ -199,9 +199,9 @@ def test_a_malformed_batch_is_a_400(app, double, body, pointers):
 
 def test_the_batch_size_limit_is_configurable(app, double, monkeypatch):
     monkeypatch.setenv("BATCH_MAX_ITEMS", "2")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     answer = app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}] * 3})
     assert answer.status == 400 and "at most 2 items" in answer.body["errors"][0]["message"]
 
@@ -228,9 +228,9 @@ def test_api_items_go_out_upstream_concurrency_at_a_time(app, double):
 
 def test_the_connection_pool_holds_every_concurrent_connection(app, double, monkeypatch):
     monkeypatch.setenv("UPSTREAM_CONCURRENCY", "16")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     for _ in range(3):
         double.fail_next(*[Fault(200, TOKEN_ANSWER, delay=0.05)] * 48)
         assert app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}] * 48}).status == 200
@@ -252,15 +252,15 @@ def test_a_429_stops_the_batch_at_once_even_with_retries_on(app, double, retry_a
 
 
 def test_one_items_unexpected_failure_fails_that_item_alone(direct, double, monkeypatch):
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    api = runtime.token_service().api
+    api = bootstrap.token_service().api
     real_issue = api.issue
 
-    def flaky(request, credentials, deadline):
+    def flaky(request, credentials, limits):
         if request.video_id == OTHER:
             raise KeyError("surprise")
-        return real_issue(request, credentials, deadline)
+        return real_issue(request, credentials, limits)
 
     monkeypatch.setattr(api, "issue", flaky)
     results = direct([{"identifier": VIDEO}, {"identifier": OTHER}, {"identifier": VIDEO}])
@@ -302,9 +302,9 @@ def test_a_direct_failure_is_logged_and_counted_once(direct, double, capsys):
 
 def test_a_batch_with_a_misconfigured_secret_fails_whole(app, double, monkeypatch):
     monkeypatch.setenv("SIGNING_MODE", "local")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     answer = app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}, {"identifier": OTHER}]})
     assert answer.status == 500 and answer.error_codes == [10010]
 

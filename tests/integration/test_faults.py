@@ -16,7 +16,7 @@ from moto.core import set_initial_no_auth_action_count
 
 from localdev.apigw import http_api_event
 from localdev.cloudflare_double import Fault
-from stream_tokens.errors import ConfigurationError
+from stream_tokens.domain.errors import ConfigurationError
 from tests.conftest import ACCOUNT, VIDEO
 from tests.log_hygiene import sensitive
 
@@ -128,9 +128,9 @@ def test_connection_refused(app, double, monkeypatch, caplog):
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     monkeypatch.setenv("CLOUDFLARE_BASE_URL", f"http://127.0.0.1:{closed_port}/client/v4")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     started = time.monotonic()
     answer = app.invoke(http_api_event("POST", f"/videos/{VIDEO}/token", "{}"), timeout_seconds=FUNCTION_TIMEOUT)
     assert answer.status == 502 and "could not reach Cloudflare" in answer.body["errors"][0]["message"]
@@ -162,9 +162,9 @@ def test_access_denied_to_the_secret_is_a_configuration_error(app, double, monke
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     answer = app.mint({})
     assert answer.status == 500
     assert answer.body["errors"] == [{"code": 10010, "message": ConfigurationError.PUBLIC_MESSAGE}]
@@ -190,9 +190,9 @@ def use_budget(monkeypatch, calls_per_5_minutes: int) -> None:
     """One container's share: calls / 300 s / 2 functions; a minute's worth as the burst."""
     monkeypatch.setenv("UPSTREAM_CALLS_PER_5_MINUTES", str(calls_per_5_minutes))
     monkeypatch.setenv("UPSTREAM_BUDGET_CONTAINERS", "1")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
 
 
 def test_a_flood_beyond_the_deployments_share_never_reaches_cloudflare(app, double, monkeypatch):
@@ -241,9 +241,9 @@ def test_with_the_deployed_timeouts_a_hung_cloudflare_is_a_504_before_the_functi
     deployed = template.function_environment({})
     monkeypatch.setenv("UPSTREAM_READ_TIMEOUT_SECONDS", deployed["UPSTREAM_READ_TIMEOUT_SECONDS"])
     monkeypatch.setenv("UPSTREAM_CONNECT_TIMEOUT_SECONDS", deployed["UPSTREAM_CONNECT_TIMEOUT_SECONDS"])
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     timeout = template.function_timeout()
     double.fail_next(*times(Fault(200, OK, delay=4.0)))
     started = time.monotonic()

@@ -13,7 +13,7 @@ import pytest
 from localdev.apigw import http_api_event
 from localdev.cloudflare_double import Fault
 from localdev.stack import create_secret, secrets_client
-from stream_tokens.errors import ConfigurationError
+from stream_tokens.domain.errors import ConfigurationError
 from tests.conftest import ACCOUNT, CUSTOMER_CODE, VIDEO, emf_records, function_log_lines
 from tests.keys import sensitive_pem
 
@@ -133,9 +133,9 @@ def test_legacy_email_and_key_credentials(app, double, moto_endpoint, monkeypatc
         {"account_id": ACCOUNT, "api_email": double.api_email, "api_key": double.api_key},
     )
     monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     assert app.mint({}).status == 200
     sent = double.token_requests()[0]
     assert (sent.headers["x-auth-email"], sent.headers["x-auth-key"]) == (double.api_email, double.api_key)
@@ -144,9 +144,9 @@ def test_legacy_email_and_key_credentials(app, double, moto_endpoint, monkeypatc
 
 def test_in_api_mode_a_callers_signing_key_is_forwarded_to_cloudflare(app, double, monkeypatch):
     monkeypatch.setenv("SIGNING_MODE", "api")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     pem = sensitive_pem()
     answer = app.mint({"id": "e9db990a82666dd571c77f944a5c5c8d", "pem": pem})
     assert answer.status == 200
@@ -202,9 +202,9 @@ def test_a_missing_or_malformed_secret_is_a_generic_500_and_a_precise_log_line(
     else:
         arn = create_secret(moto_endpoint, f"bad-{time.time_ns()}", secret)
     monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     answer = app.mint({})
     assert answer.status == 500
     assert answer.body["errors"] == [{"code": 10010, "message": ConfigurationError.PUBLIC_MESSAGE}]
@@ -214,9 +214,9 @@ def test_a_missing_or_malformed_secret_is_a_generic_500_and_a_precise_log_line(
 
 
 def test_an_unexpected_failure_is_a_500_without_a_stack_trace(app, double, monkeypatch):
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    service = runtime.token_service()
+    service = bootstrap.token_service()
 
     def explode(*_, **__):
         raise RuntimeError("kaboom at line 42")

@@ -13,7 +13,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from localdev.signing_keys import public_jwk, secret_fields
 from localdev.stack import create_secret
-from stream_tokens.errors import ConfigurationError
+from stream_tokens.domain.errors import ConfigurationError
 from tests.conftest import ACCOUNT, CUSTOMER_CODE, VIDEO, emf_records
 from tests.keys import pkcs1_block, sensitive_key
 from tests.log_hygiene import sensitive
@@ -38,9 +38,9 @@ def use_secret(monkeypatch, moto_endpoint: str, fields: dict, mode: str = "auto"
     arn = create_secret(moto_endpoint, f"signing-{uuid.uuid4().hex}", fields)
     monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
     monkeypatch.setenv("SIGNING_MODE", mode)
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
 
 
 def claims_of(token: str, key: dict) -> dict:
@@ -82,7 +82,7 @@ def test_a_key_in_the_secret_signs_locally_without_calling_cloudflare(
 def test_local_and_api_tokens_carry_the_same_claims_and_answers_the_same_shape(
     app, double, moto_endpoint, monkeypatch, key
 ):
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
     frozen = int(time.time()) - 1  # one instant for both requests
     body = {"exp": frozen + 900, "downloadable": True, "accessRules": RULES}
@@ -94,7 +94,7 @@ def test_local_and_api_tokens_carry_the_same_claims_and_answers_the_same_shape(
             {"account_id": ACCOUNT, "api_token": double.api_token} | secret_fields(key),
             mode,
         )
-        runtime.token_service().clock = lambda: frozen
+        bootstrap.token_service().clock = lambda: frozen
         answers[mode] = app.mint(body)
         assert answers[mode].status == 200, answers[mode].body
         sensitive(answers[mode].body["result"]["token"])
@@ -179,9 +179,9 @@ def test_a_secret_with_only_a_key_cannot_call_the_api(app, double, moto_endpoint
 
 def test_local_mode_signs_with_a_callers_key_too(app, double, monkeypatch):
     monkeypatch.setenv("SIGNING_MODE", "local")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     caller = cloudflare_key()
     answer = app.mint({"id": caller["id"], "pem": caller["pem"]})
     assert answer.status == 200

@@ -49,9 +49,9 @@ class Rotator:
         return self.version_with("AWSPENDING")
 
     def step(self, name: str, token: str) -> None:
-        from stream_tokens import runtime
+        from stream_tokens.runtime import bootstrap
 
-        rotation = runtime.signing_key_rotation()
+        rotation = bootstrap.signing_key_rotation()
         rotation.clock = time.time if self.now is None else (lambda: self.now)
         event = EVENT | {"Step": name, "SecretId": self.secret_arn, "ClientRequestToken": token}
         assert self.module.lambda_handler(event, LambdaContext(timeout_seconds=30)) is None
@@ -198,7 +198,7 @@ def test_cloudflare_down_in_create_secret_fails_the_step_and_a_retry_completes(r
 def test_a_pending_version_that_cannot_be_written_leaves_no_key_unrecorded(rotator, double, first_key, failure):
     """PutSecretValue fails after the key was created: the key is deleted again (it never signed
     anything), unless the write went through after all; the retried step leaves one new key."""
-    from stream_tokens.secret_versions import SecretVersions
+    from stream_tokens.adapters.secret_versions import SecretVersions
 
     put = SecretVersions.put_pending
     calls = []

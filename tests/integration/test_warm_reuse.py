@@ -23,9 +23,9 @@ def use_signing_key(monkeypatch, moto_endpoint: str) -> dict:
     key = sensitive_key()
     arn = create_secret(moto_endpoint, f"warm-{uuid.uuid4().hex}", {"account_id": ACCOUNT} | secret_fields(key))
     monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     return key
 
 

@@ -16,8 +16,8 @@ from openapi_spec_validator import validate
 from samtranslator.translator.transform import transform
 
 from localdev.template import api_document, routes, template
-from stream_tokens import errors
-from stream_tokens.validation import load_api_document
+from stream_tokens.domain import errors
+from stream_tokens.domain.request_schema import load_api_document
 
 DOCUMENT = api_document()
 OPERATIONS = {f"POST {path}": item["post"] for path, item in DOCUMENT["paths"].items()}

@@ -9,8 +9,9 @@ import pytest
 import requests
 import responses
 
-from stream_tokens.cloudflare_api import CloudflareStreamApi, retry_after_seconds
-from stream_tokens.errors import (
+from stream_tokens.adapters.call_budget import CallLimits
+from stream_tokens.adapters.cloudflare_api import CloudflareStreamApi, retry_after_seconds
+from stream_tokens.domain.errors import (
     ErrorDetail,
     RateLimited,
     UpstreamAuthRejected,
@@ -33,7 +34,7 @@ def failure(code: int, message: str) -> dict:
 
 def create(body: dict | None = None, deadline: float | None = None) -> str:
     api = CloudflareStreamApi(BASE, connect_timeout=1, read_timeout=1, max_retries=0)
-    return api.create_token(ACCOUNT, VIDEO, body or {"exp": 1}, AUTH, deadline or time.monotonic() + 5)
+    return api.create_token(ACCOUNT, VIDEO, body or {"exp": 1}, AUTH, CallLimits(deadline or time.monotonic() + 5))
 
 
 @responses.activate

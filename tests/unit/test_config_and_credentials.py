@@ -8,9 +8,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from stream_tokens.config import DEFAULT_BASE_URL, Settings
-from stream_tokens.credentials import CloudflareCredentials, SecretsManagerCredentials
-from stream_tokens.errors import ConfigurationError
+from stream_tokens.adapters.secrets_manager import SecretsManagerCredentials
+from stream_tokens.domain.credentials import CloudflareCredentials
+from stream_tokens.domain.errors import ConfigurationError
+from stream_tokens.runtime.config import DEFAULT_BASE_URL, Settings
 
 ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:cf-AbCdEf"
@@ -127,7 +128,7 @@ def test_unreadable_secrets_are_configuration_errors_with_the_aws_reason():
 
 
 def test_the_rotation_grace_period_covers_a_token_lifetime_and_the_secret_cache():
-    from stream_tokens.config import RotationSettings
+    from stream_tokens.runtime.config import RotationSettings
 
     env = {"CLOUDFLARE_SECRET_ARN": "arn", "STREAM_CUSTOMER_CODE": "abc"}
     assert RotationSettings.from_env(env).retired_key_grace == 90000

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from stream_tokens import envelope
-from stream_tokens.errors import ErrorDetail
-from stream_tokens.model import SignedToken
-from stream_tokens.urls import signed_urls
+from stream_tokens.domain.errors import ErrorDetail
+from stream_tokens.domain.model import SignedToken
+from stream_tokens.domain.urls import signed_urls
+from stream_tokens.runtime import envelope
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from stream_tokens.errors import (
+from stream_tokens.domain.errors import (
     BODY_NOT_JSON,
     BODY_NOT_OBJECT,
     INVALID_IDENTIFIER,
@@ -16,8 +16,9 @@ from stream_tokens.errors import (
     InvalidRequest,
     PayloadTooLarge,
 )
-from stream_tokens.model import AccessRule, SigningKey
-from stream_tokens.validation import MAX_BODY_BYTES, check_identifier, checked_request, decode_body, token_request
+from stream_tokens.domain.model import AccessRule, SigningKey
+from stream_tokens.domain.token_requests import check_identifier, checked_request, token_request
+from stream_tokens.runtime.http import MAX_BODY_BYTES, decode_body
 from tests.keys import cloudflare_pem, ec_pem, pkcs1_block, sensitive_pem
 
 NOW = 1_800_000_000
@@ -325,7 +326,7 @@ def test_the_size_limit_is_16_kib():
 def test_a_schema_rule_no_single_field_breaks_still_refuses_the_body():
     """If the document gains a rule across fields (here: minProperties), a body breaking only that
     rule is refused as a whole, never let through for want of a field to blame."""
-    from stream_tokens.validation import _Schema, load_api_document
+    from stream_tokens.domain.request_schema import _Schema, load_api_document
 
     document = load_api_document()
     schemas = document["components"]["schemas"]
@@ -338,7 +339,7 @@ def test_a_schema_rule_no_single_field_breaks_still_refuses_the_body():
 
 def test_every_iso_country_code_is_accepted_norway_too():
     """The country list is strings all through (in YAML's 1.1 form, a bare NO would read as false)."""
-    from stream_tokens.validation import load_api_document
+    from stream_tokens.domain.request_schema import load_api_document
 
     codes = load_api_document()["components"]["schemas"]["Country"]["enum"]
     assert len(codes) == 249 and all(isinstance(c, str) and len(c) == 2 and c.isupper() for c in codes)
