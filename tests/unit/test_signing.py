@@ -10,7 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from localdev.signing_keys import new_signing_key, public_jwk
+from localdev.standins.examples import ACCOUNT, VIDEO
+from localdev.standins.signing_keys import new_signing_key, public_jwk
 from stream_tokens.adapters.call_budget import CallLimits
 from stream_tokens.adapters.issuers import LocalIssuer
 from stream_tokens.domain import signing
@@ -18,11 +19,9 @@ from stream_tokens.domain.credentials import CloudflareCredentials
 from stream_tokens.domain.errors import ConfigurationError, InvalidRequest
 from stream_tokens.domain.model import AccessRule, SigningKey, TokenRequest
 from stream_tokens.domain.signing import KeyMaterialError, parse_signing_key, stream_token
-from tests.keys import ec_pem, pkcs1_block
-from tests.log_hygiene import sensitive
+from tests.support.keys import ec_pem, pkcs1_block
+from tests.support.log_hygiene import sensitive
 
-VIDEO = "ea95132c15732412d22c1476fa83f27a"
-ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
 NOW = 1_800_000_000
 KID = "0123456789abcdef0123456789abcdef"
 
@@ -72,7 +71,8 @@ def test_pem_only_jwk_only_and_both_give_the_same_key(key):
     both = parse_signing_key(key["id"], key["pem"], key["jwk"])
     numbers = {k.private_key.private_numbers() for k in (pem_key, jwk_key, both)}
     assert len(numbers) == 1
-    assert both.public_jwk()["kid"] == key["id"] and "d" not in both.public_jwk()
+    assert both.public_jwk()["kid"] == key["id"]
+    assert "d" not in both.public_jwk()
 
 
 def test_the_secrets_key_is_parsed_once_and_callers_cannot_evict_it(key):
@@ -159,7 +159,8 @@ def test_key_errors_never_carry_the_material(key):
         CloudflareCredentials.from_secret(
             {"account_id": ACCOUNT, "signing_key_id": key["id"], "signing_key_pem": broken}
         )
-    assert key["pem"][:40] not in caught.value.detail and "MII" not in caught.value.detail
+    assert key["pem"][:40] not in caught.value.detail
+    assert "MII" not in caught.value.detail
 
 
 def test_a_secret_with_only_a_signing_key_is_enough_for_local_signing_not_for_the_api(key):
