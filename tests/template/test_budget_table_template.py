@@ -3,7 +3,7 @@ the numbers the budget's guarantee rests on."""
 
 from __future__ import annotations
 
-from localdev.template import BUDGET_TABLE_VARIABLE, budget_table, function_environment, template
+from localdev.standins.template import BUDGET_TABLE_VARIABLE, budget_table, function_environment, template
 from stream_tokens.adapters import budget_table as budget
 
 T = template()

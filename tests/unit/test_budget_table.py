@@ -19,7 +19,7 @@ from stream_tokens.adapters.budget_table import (
     CallCounts,
     SharedCallBudget,
 )
-from stream_tokens.call_budget import CallBudget
+from stream_tokens.adapters.call_budget import CallBudget
 
 
 class Clock:
@@ -83,7 +83,8 @@ def test_one_container_alone_spends_the_whole_share_then_waits_for_the_first_fre
     writes = store.writes
     clock.now += wait / 2
     assert budget.take() > 0  # still full: known without asking the table
-    assert store.writes == writes and store.races_lost == 0
+    assert store.writes == writes
+    assert store.races_lost == 0
     clock.now += wait / 2
     assert budget.take() == 0.0
 
@@ -158,7 +159,8 @@ def test_a_store_that_fails_puts_the_container_on_its_static_share_then_back_on_
     assert reasons == ["ProvisionedThroughputExceededException"]  # once, not once a call
     store.failing = None
     clock.now += budget_table.RETRY_TABLE_SECONDS - 1
-    assert budget.take() > 0 and store.writes == 0  # still on the static share
+    assert budget.take() > 0
+    assert store.writes == 0
     clock.now += 1
     assert budget.take() == 0.0  # the table again
     assert sum(store.counts.calls) == 3 + 1  # with the calls made while it failed

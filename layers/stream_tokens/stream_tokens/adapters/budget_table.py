@@ -69,12 +69,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from ..call_budget import CallBudget, CallSpender
-
-if TYPE_CHECKING:
-    from ..config import Settings
+from .call_budget import CallBudget, CallSpender
 
 SPAN_SECONDS = 300  # Cloudflare counts calls per 5 minutes
 BUCKET_SECONDS = 5
@@ -365,11 +362,11 @@ def _code(exc: Any) -> str:
     return str(exc.response.get("Error", {}).get("Code") or type(exc).__name__)[:64]
 
 
-def shared_call_budget(settings: Settings, fallback: CallBudget) -> CallSpender:
-    """The deployment-wide budget when the environment names its table; else `fallback` alone."""
-    if not settings.budget_table:
+def shared_call_budget(table_name: str, share: int, fallback: CallBudget) -> CallSpender:
+    """The deployment-wide budget of `share` calls in any 5 minutes when a table is named; else
+    `fallback` alone (this container's static split)."""
+    if not table_name:
         return fallback
     from ..observability import budget_store_fallback  # noqa: PLC0415
 
-    store = DynamoDbCallCounts(settings.budget_table)
-    return SharedCallBudget(settings.upstream_calls_per_5_minutes, store, fallback, on_fallback=budget_store_fallback)
+    return SharedCallBudget(share, DynamoDbCallCounts(table_name), fallback, on_fallback=budget_store_fallback)
