@@ -185,3 +185,19 @@ def test_a_container_whose_clock_lags_still_counts_the_calls_of_one_ahead():
     first, second = container(store, ahead, share=10), container(store, behind, share=10)
     assert [first.take() for _ in range(10)] == [0.0] * 10
     assert second.take() > 0
+
+
+def test_a_write_that_outlasts_the_lease_voids_it_and_gives_its_calls_back():
+    clock = Clock()
+
+    class Slow(MemoryStore):
+        def swap(self, expected, new, expires_at):
+            clock.now += LEASE_SECONDS  # the write took the lease's whole life
+            return super().swap(expected, new, expires_at)
+
+    store = Slow()
+    budget = container(store, clock, share=20)
+    assert budget.take() == budget_table.CONTENDED_WAIT  # no call goes out late
+    assert sum(store.counts.calls) == 1
+    assert budget.take() == budget_table.CONTENDED_WAIT
+    assert sum(store.counts.calls) == 1  # the void lease's call given back, the new one counted

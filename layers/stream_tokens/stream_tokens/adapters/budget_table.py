@@ -23,20 +23,20 @@ loses the race gets the item as it now is in the same answer (ReturnValuesOnCond
 ALL_OLD; a GetItem when the answer carries none) and tries again on that.
 
 Why this bounds every sliding span: a lease written in bucket b (its clock read before the write)
-spends its calls within LEASE_SECONDS of that, and each call reaches Cloudflare within
-SEND_SLACK_SECONDS of being taken (a retry's backoff and Retry-After happen after its take(), within
-the invocation's deadline, so within the function's 15 s timeout; plus 1 s for clocks: Lambda hosts
-keep time with the Amazon Time Sync Service). So the calls of bucket b reach Cloudflare in
-[b*B, b*B + B + LEASE + SLACK). A span [s, s + 300) can only see the calls of buckets b with
-b*B in (s - B - LEASE - SLACK, s + 300): at most WINDOW_BUCKETS = ceil((300 + B + LEASE + SLACK) / B)
-consecutive buckets. A lease is granted only if, for every run of WINDOW_BUCKETS consecutive buckets
-that contains its bucket, the counts plus n stay within the share; by induction over the chain of
-versions, every such run stays within the share, hence every span does. Buckets older than any run a
-new grant can share (with LAG_BUCKETS of margin for a container whose clock or write lags) are
-dropped. Calls a lease did not spend are given back (subtracted from their bucket) with the
-container's next write: the record never counts fewer calls than were made. The price of the margin
-is throughput, not safety: a flood gets the share at once, then the share again about every
-WINDOW_BUCKETS * B (335 s) instead of every 300 s.
+spends its calls within LEASE_SECONDS of that (a write that outlasts it voids the lease), and each
+call reaches Cloudflare within SEND_SLACK_SECONDS of being taken (a retry's backoff and Retry-After
+happen after its take(), within the invocation's deadline, so within the function's 15 s timeout;
+plus 1 s for clocks: Lambda hosts keep time with the Amazon Time Sync Service). So the calls of
+bucket b reach Cloudflare in [b*B, b*B + B + LEASE + SLACK). A span [s, s + 300) can only see the
+calls of buckets b with b*B in (s - B - LEASE - SLACK, s + 300): at most WINDOW_BUCKETS = ceil((300
++ B + LEASE + SLACK) / B) consecutive buckets. A lease is granted only if, for every run of
+WINDOW_BUCKETS consecutive buckets that contains its bucket, the counts plus n stay within the
+share; by induction over the chain of versions, every such run stays within the share, hence every
+span does. Buckets older than any run a new grant can share (with LAG_BUCKETS of margin for a
+container whose clock or write lags) are dropped. Calls a lease did not spend are given back
+(subtracted from their bucket) with the container's next write: the record never counts fewer calls
+than were made. The price of the margin is throughput, not safety: a flood gets the share at once,
+then the share again about every WINDOW_BUCKETS * B (335 s) instead of every 300 s.
 
 Leases and cost
 ---------------
@@ -84,6 +84,8 @@ LEASE_SHARE_DIVISOR = 20  # a lease is at most this fraction of the share
 MAX_RACES = 8  # lost races before a take() gives up for now (the call is refused, not failed)
 CONTENDED_WAIT = 1.0
 RETRY_TABLE_SECONDS = 30.0  # on the static share this long after a table error
+CONNECT_TIMEOUT_SECONDS = 0.5  # DynamoDB's, per attempt (two attempts): then the static share
+READ_TIMEOUT_SECONDS = 0.5
 KEY_ATTRIBUTE = "budget"  # template.yaml's KeySchema
 TTL_ATTRIBUTE = "expires_at"  # template.yaml's TimeToLiveSpecification
 BUDGET_KEY = "cloudflare-api-calls"
@@ -225,14 +227,22 @@ class SharedCallBudget:
             new = CallCounts.from_buckets(buckets, secrets.token_hex(8))
             seen = self.store.swap(counts, new, expires_at=_expiry(new))
             if seen is None:
-                self._known = new
-                self._unspent.clear()
-                self._unrecorded.clear()
-                self._lease = _Lease(bucket, size, size - 1, now + LEASE_SECONDS)
-                return 0.0
+                return self._granted(new, _Lease(bucket, size, size, now + LEASE_SECONDS))
             counts = seen
         self._known = counts
         return CONTENDED_WAIT
+
+    def _granted(self, counts: CallCounts, lease: _Lease) -> float:
+        """The write went through: take the lease's first call, unless the write outlasted the
+        lease (then its calls are given back with the next write, and this call is refused)."""
+        self._known = counts
+        self._unspent.clear()
+        self._unrecorded.clear()
+        self._lease = lease
+        if (self.clock or wall_clock)() >= lease.until:
+            return CONTENDED_WAIT
+        lease.left -= 1
+        return 0.0
 
     def _close_lease(self, now: float) -> None:
         """The lease in hand is over (spent or expired): note its unspent calls and size the next."""
@@ -289,8 +299,8 @@ class DynamoDbCallCounts:
                 from botocore.config import Config  # noqa: PLC0415
 
                 config = Config(
-                    connect_timeout=0.5,
-                    read_timeout=0.5,
+                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                    read_timeout=READ_TIMEOUT_SECONDS,
                     retries={"mode": "standard", "total_max_attempts": 2},
                     max_pool_connections=4,
                 )
