@@ -52,15 +52,18 @@ def budget_env(moto_endpoint: str, secret_arn: str, double: Any) -> dict[str, st
     )
 
 
-def run_containers(env: dict[str, str], count: int, seconds: float, epoch: float, tmp_path: Path) -> list[dict]:
+def run_containers(
+    env: dict[str, str], count: int, seconds: float, epoch: float, tmp_path: Path, functions: tuple[str, ...] = ()
+) -> list[dict]:
     """`count` containers, each its own process, asking for tokens for `seconds` (from a common start,
-    once their code is loaded); their answers."""
+    once their code is loaded) from the HTTP function (or `functions[i]`); their answers."""
     start = time.time() + STARTUP_SECONDS
     until = start + seconds
     processes = []
     for i in range(count):
         results = str(tmp_path / f"{i}.json")
         spec = {"epoch": epoch, "scale": SCALE, "start": start, "until": until, "pause": 0.02, "results": results}
+        spec["function"] = functions[i] if functions else "mint_http"
         with (tmp_path / f"{i}.log").open("w") as log:  # a file, not a pipe: a full pipe would stall it
             processes.append(
                 subprocess.Popen(
@@ -109,6 +112,17 @@ def test_one_container_alone_spends_the_whole_share(budget_env, double, tmp_path
     [answers] = run_containers(budget_env, count=1, seconds=4, epoch=epoch, tmp_path=tmp_path)  # 80 s scaled
     assert answers[200] == SHARE
     assert answers[429] > 0
+    assert len(double.call_times) == SHARE
+
+
+def test_the_http_and_the_direct_function_spend_the_same_share(budget_env, double, tmp_path):
+    epoch = time.time()
+    double.clock = scaled_clock(epoch)
+    answers = run_containers(
+        budget_env, count=2, seconds=4, epoch=epoch, tmp_path=tmp_path, functions=("mint_http", "mint_direct")
+    )
+    assert sum(answer.get(200, 0) for answer in answers) == SHARE, answers  # not a share per function
+    assert all(answer.get(429, 0) > 0 for answer in answers), answers  # both flooded past it
     assert len(double.call_times) == SHARE
 
 

@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from types import ModuleType
 
 from localdev.standins import stack
 from localdev.standins.apigw import LambdaContext, http_api_event
@@ -21,12 +22,24 @@ from localdev.standins.examples import VIDEO
 
 
 def main(spec: dict[str, float | str]) -> None:
-    app = stack.load_function("mint_http")
+    function = str(spec.get("function", "mint_http"))
+    ask = ask_direct if function == "mint_direct" else ask_http
+    _function(function)  # loaded as Lambda loads it, before the start
     from stream_tokens.adapters import budget_table
 
     epoch, scale = float(spec["epoch"]), float(spec["scale"])
     budget_table.wall_clock = lambda: epoch + (time.time() - epoch) * scale
     budget_table.CONNECT_TIMEOUT_SECONDS = budget_table.READ_TIMEOUT_SECONDS = 5.0
+    statuses: Counter[int] = Counter()
+    time.sleep(max(0.0, float(spec["start"]) - time.time()))
+    while time.time() < float(spec["until"]):
+        statuses[ask()] += 1
+        time.sleep(float(spec["pause"]))
+    Path(str(spec["results"])).write_text(json.dumps(statuses))
+
+
+def ask_http() -> int:
+    """The HTTP function (loaded on first use), one token: the answer's status."""
     event = http_api_event(
         "POST",
         f"/videos/{VIDEO}/token",
@@ -34,12 +47,28 @@ def main(spec: dict[str, float | str]) -> None:
         route_key="POST /videos/{identifier}/token",
         path_parameters={"identifier": VIDEO},
     )
-    statuses: Counter[int] = Counter()
-    time.sleep(max(0.0, float(spec["start"]) - time.time()))
-    while time.time() < float(spec["until"]):
-        statuses[app.lambda_handler(event, LambdaContext(timeout_seconds=15))["statusCode"]] += 1
-        time.sleep(float(spec["pause"]))
-    Path(str(spec["results"])).write_text(json.dumps(statuses))
+    status: int = _function("mint_http").lambda_handler(event, LambdaContext(timeout_seconds=15))["statusCode"]
+    return status
+
+
+def ask_direct() -> int:
+    """The direct function, one token: 200, or the status of the named error it raised."""
+    from stream_tokens.domain.errors import StreamTokenError
+
+    try:
+        _function("mint_direct").lambda_handler({"identifier": VIDEO}, LambdaContext(timeout_seconds=15))
+    except StreamTokenError as failure:
+        return failure.status
+    return 200
+
+
+_loaded: dict[str, ModuleType] = {}
+
+
+def _function(name: str) -> ModuleType:
+    if name not in _loaded:
+        _loaded[name] = stack.load_function(name)
+    return _loaded[name]
 
 
 if __name__ == "__main__":
