@@ -201,3 +201,19 @@ def test_a_write_that_outlasts_the_lease_voids_it_and_gives_its_calls_back():
     assert sum(store.counts.calls) == 1
     assert budget.take() == budget_table.CONTENDED_WAIT
     assert sum(store.counts.calls) == 1  # the void lease's call given back, the new one counted
+
+
+def test_a_long_outage_keeps_only_the_calls_a_window_can_still_see():
+    clock, store = Clock(), MemoryStore()
+    store.failing = "ThrottlingException"
+    static = CallBudget(per_second=1.0, burst=60, clock=clock)  # the static split of 600 (one function)
+    budget = container(store, clock, share=600, fallback=static)
+    for _ in range(3600):  # an hour on the static share, a call a second
+        assert budget.take() == 0.0
+        clock.now += 1
+    store.failing = None
+    clock.now += budget_table.RETRY_TABLE_SECONDS
+    budget.take()
+    recorded = store.counts.by_bucket()
+    assert min(recorded) >= int(clock.now // BUCKET_SECONDS) - WINDOW_BUCKETS - budget_table.LAG_BUCKETS
+    assert sum(recorded.values()) <= (WINDOW_BUCKETS + budget_table.LAG_BUCKETS + 1) * BUCKET_SECONDS + 1

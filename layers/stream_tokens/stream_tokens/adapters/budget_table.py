@@ -208,7 +208,8 @@ class SharedCallBudget:
         wait = self.fallback.take()
         if wait == 0.0:
             bucket = _bucket(now)
-            self._unrecorded[bucket] = self._unrecorded.get(bucket, 0) + 1
+            kept = {b: n for b, n in self._unrecorded.items() if b >= bucket - WINDOW_BUCKETS - LAG_BUCKETS}
+            self._unrecorded = kept | {bucket: kept.get(bucket, 0) + 1}  # the window's only: a long outage stays small
         return wait
 
     def _take_lease(self, now: float) -> float:
