@@ -211,6 +211,7 @@ def test_a_long_outage_keeps_only_the_calls_a_window_can_still_see():
     for _ in range(3600):  # an hour on the static share, a call a second
         assert budget.take() == 0.0
         clock.now += 1
+    assert len(budget._unrecorded) <= WINDOW_BUCKETS + budget_table.LAG_BUCKETS + 1  # memory: the window's
     store.failing = None
     clock.now += budget_table.RETRY_TABLE_SECONDS
     budget.take()
