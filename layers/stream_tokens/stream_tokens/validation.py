@@ -30,7 +30,15 @@ from .errors import (
     InvalidRequest,
     PayloadTooLarge,
 )
-from .model import DEFAULT_LIFETIME, DEFAULT_NBF_LEAD, AccessRule, SigningKey, TokenRequest, is_cloudflare_id
+from .model import (
+    DEFAULT_LIFETIME,
+    DEFAULT_NBF_LEAD,
+    AccessRule,
+    SigningKey,
+    TokenFlags,
+    TokenRequest,
+    is_cloudflare_id,
+)
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_BATCH_BODY_BYTES = 512 * 1024
@@ -233,6 +241,7 @@ def token_request(video_id: str, fields: Mapping[str, Any], *, now: int, max_lif
             for r in fields.get("accessRules", ())
         ),
         signing_key=SigningKey(fields["id"].lower(), fields["pem"]) if "id" in fields else None,
+        flags=TokenFlags(fields["flags"].get("original")) if "flags" in fields else None,
     )
 
 
