@@ -34,9 +34,9 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from tests.conftest import VIDEO
-from tests.integration.test_local_api import ROOT
-from tests.log_hygiene import sensitive
+from localdev.standins.examples import VIDEO
+from localdev.standins.template import ROOT
+from tests.support.log_hygiene import sensitive
 
 MAKE = shutil.which("make") or "make"
 STOP_WITHIN = 5.0  # seconds from the signal to make's exit
