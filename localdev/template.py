@@ -159,7 +159,19 @@ def deployed_api_document(parameters: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-if __name__ == "__main__":  # python -m localdev.template IAM|JWT|NONE: the document a client generator reads
+def client_api_document(parameters: dict[str, Any]) -> dict[str, Any]:
+    """The deployed document as a client generator should read it: API Gateway's JWT scheme is an
+    `oauth2` scheme without the `flows` OpenAPI requires (as AWS and SAM write it); a client sees it
+    as what it is to a caller, a bearer JWT."""
+    document = deployed_api_document(parameters)
+    for name, scheme in document["components"].get("securitySchemes", {}).items():
+        if scheme.get("x-amazon-apigateway-authorizer", {}).get("type") == "jwt":
+            bearer = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": scheme["description"]}
+            document["components"]["securitySchemes"][name] = bearer
+    return document
+
+
+if __name__ == "__main__":  # python -m localdev.template IAM|JWT|NONE: the document for client generators
     import sys
 
-    print(json.dumps(deployed_api_document({"AuthMode": sys.argv[1] if len(sys.argv) > 1 else "IAM"}), indent=2))
+    print(json.dumps(client_api_document({"AuthMode": sys.argv[1] if len(sys.argv) > 1 else "IAM"}), indent=2))
