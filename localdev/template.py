@@ -132,12 +132,13 @@ def condition_values(parameters: dict[str, Any]) -> dict[str, bool]:
 
 
 def resolved(node: Any, conditions: dict[str, bool], parameters: dict[str, Any]) -> Any:
-    """`node` after CloudFormation's Fn::If and Ref (Fn::Sub is left for SAM, as it is)."""
+    """`node` after CloudFormation's Fn::If and Ref to `parameters` (Fn::Sub, Fn::GetAtt and Ref to
+    resources stay as they are)."""
     if isinstance(node, dict):
         if set(node) == {"Fn::If"}:
             name, when_true, when_false = node["Fn::If"]
             return resolved(when_true if conditions[name] else when_false, conditions, parameters)
-        if set(node) == {"Ref"}:
+        if set(node) == {"Ref"} and (node["Ref"] == "AWS::NoValue" or node["Ref"] in parameters):
             return _NO_VALUE if node["Ref"] == "AWS::NoValue" else parameters[node["Ref"]]
         out = {key: resolved(value, conditions, parameters) for key, value in node.items()}
         return {key: value for key, value in out.items() if value is not _NO_VALUE}

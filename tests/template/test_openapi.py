@@ -6,7 +6,6 @@ CloudFormation has resolved it for an AuthMode, what SAM itself would write for 
 
 from __future__ import annotations
 
-import copy
 import inspect
 import re
 from typing import Any
@@ -131,8 +130,14 @@ SCOPES = ["stream/mint", "videos.read"]
 
 
 def jwt_auth(scopes: list[str]) -> dict[str, Any]:
-    authorizer = {"IdentitySource": "$request.header.Authorization", "JwtConfiguration": {"issuer": ISSUER, "audience": AUDIENCE}}
-    return {"Authorizers": {"jwt": authorizer | ({"AuthorizationScopes": scopes} if scopes else {})}, "DefaultAuthorizer": "jwt"}
+    authorizer = {
+        "IdentitySource": "$request.header.Authorization",
+        "JwtConfiguration": {"issuer": ISSUER, "audience": AUDIENCE},
+    }
+    return {
+        "Authorizers": {"jwt": authorizer | ({"AuthorizationScopes": scopes} if scopes else {})},
+        "DefaultAuthorizer": "jwt",
+    }
 
 
 # (the stack's parameters, the HttpApi Auth SAM is given for the same authorization)
@@ -196,7 +201,10 @@ def test_the_http_api_fails_on_import_warnings_and_sam_takes_the_document_as_it_
     (api,) = [r for r in translated()["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
     assert api["Properties"]["FailOnWarnings"] is True
     body = api["Properties"]["Body"]
-    assert body.pop("tags") == [*DOCUMENT["tags"], {"name": "httpapi:createdBy", "x-amazon-apigateway-tag-value": "SAM"}]
+    assert body.pop("tags") == [
+        *DOCUMENT["tags"],
+        {"name": "httpapi:createdBy", "x-amazon-apigateway-tag-value": "SAM"},
+    ]
     assert body == {k: v for k, v in DOCUMENT.items() if k != "tags"}  # SAM adds only its tag
 
 
