@@ -11,7 +11,7 @@ from typing import Any
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
-from localdev.template import TEMPLATE, api_document
+from localdev.standins.template import TEMPLATE, api_document
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:stream-signed-urls/cloudflare-AbCdEf"
 REQUIRED = {"CloudflareSecretArn": SECRET_ARN, "StreamCustomerCode": "f33zs165nr7gyfy4"}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from localdev.template import condition_values, resolved, template
+from localdev.standins.template import condition_values, resolved, template
 from tests.template.sam import translated
 
 LONGEST_STACK_NAME = "s" * 128  # CloudFormation: up to 128 characters

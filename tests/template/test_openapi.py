@@ -14,9 +14,9 @@ import pytest
 from openapi_spec_validator import validate
 from samtranslator.translator.transform import transform
 
-from localdev.template import api_document, client_api_document, deployed_api_document, routes, template
-from stream_tokens import errors
-from stream_tokens.validation import load_api_document
+from localdev.standins.template import api_document, client_api_document, deployed_api_document, routes, template
+from stream_tokens.domain import errors
+from stream_tokens.domain.request_schema import load_api_document
 
 DOCUMENT = api_document()
 OPERATIONS = {f"POST {path}": item["post"] for path, item in DOCUMENT["paths"].items()}
@@ -59,7 +59,7 @@ def test_the_handler_serves_exactly_the_documented_routes(app):
 
 def test_intrinsics_appear_only_inside_api_gateway_extensions_and_the_security_parts():
     """Everything else (paths, schemas, answers) is plain OpenAPI that the functions and the tests read
-    as it is; authorization differs per AuthMode (`python -m localdev.template IAM` prints the
+    as it is; authorization differs per AuthMode (`python -m localdev.standins.template IAM` prints the
     document as deployed, for client generators)."""
 
     def walk(node: Any, per_mode: bool, at: str) -> None:
@@ -171,7 +171,8 @@ def test_each_auth_mode_resolves_to_what_sam_writes_for_it(mode, monkeypatch):
     ]
     assert integration["timeoutInMillis"] > template()["Globals"]["Function"]["Timeout"] * 1000
 
-    assert "security" not in ours and "security" not in reference
+    assert "security" not in ours
+    assert "security" not in reference
     ours_schemes = ours["components"].get("securitySchemes", {})
     their_schemes = reference.get("components", {}).get("securitySchemes", {})
     if mode == "NONE":  # nothing to enforce, nothing required
@@ -227,7 +228,8 @@ def test_the_names_the_document_takes_from_the_template_exist_there():
                 walk(value)
 
     walk(DOCUMENT)
-    assert found["conditions"] == {"UseIam", "UseJwt", "RequireJwtScopes"} <= set(template()["Conditions"])
+    assert found["conditions"] == {"UseIam", "UseJwt", "RequireJwtScopes"}
+    assert found["conditions"] <= set(template()["Conditions"])
     declared = set(template()["Parameters"]) | set(template()["Resources"])
     assert found["refs"] - {"AWS::NoValue"} == {"JwtIssuer", "JwtAudience", "JwtScopes"} <= declared
     assert found["subs"] == {"MintFunction"} <= declared
@@ -242,15 +244,14 @@ def test_a_batch_item_is_a_token_request_plus_its_video():
         "identifier": {"$ref": "#/components/schemas/CloudflareId"},
         "account_id": {"$ref": "#/components/schemas/CloudflareId"},
     }
-    assert (
-        item["required"] == ["identifier"] and item["additionalProperties"] is request["additionalProperties"] is False
-    )
+    assert item["required"] == ["identifier"]
+    assert item["additionalProperties"] is request["additionalProperties"] is False
 
 
 def test_the_suites_answer_check_refuses_what_the_document_does_not_say():
     """tests/documented.py, which every HTTP answer of the suite goes through, can fail."""
-    from localdev.apigw import http_api_event
-    from tests import documented
+    from localdev.standins.apigw import http_api_event
+    from tests.support import documented
 
     event = http_api_event("POST", f"/videos/{'a' * 32}/token", "{}")
     refusal = {"success": False, "errors": [{"code": 10014, "message": "m"}], "messages": [], "result": None}

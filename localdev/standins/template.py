@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 API_DOCUMENT = ROOT / "openapi.yaml"  # the HttpApi's DefinitionBody (AWS::Include)
 
@@ -172,7 +172,7 @@ def client_api_document(parameters: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-if __name__ == "__main__":  # python -m localdev.template IAM|JWT|NONE: the document for client generators
+if __name__ == "__main__":  # python -m localdev.standins.template IAM|JWT|NONE: the document for client generators
     import sys
 
     print(json.dumps(client_api_document({"AuthMode": sys.argv[1] if len(sys.argv) > 1 else "IAM"}), indent=2))
