@@ -143,3 +143,17 @@ def test_every_aws_call_the_suite_made_was_allowed_by_the_role_as_written(aws_ca
         "MintDirectFunction",
         "RotateSigningKeyFunction",
     }
+
+
+@pytest.mark.parametrize("function", ["MintFunction", "MintDirectFunction", "RotateSigningKeyFunction"])
+def test_the_role_lets_lambda_write_the_functions_log_streams(function):
+    """Calls Lambda makes with the role for the function (not recorded: the code does not make them),
+    checked against the ARNs AWS documents: a log group's Arn attribute ends in ":*", and a stream
+    is log-group:<name>:log-stream:<stream>."""
+    group = template.template()["Resources"][f"{function}LogGroup"]["Properties"]["LogGroupName"]["!Sub"]
+    name = group.replace("${AWS::StackName}", "stream-signed-urls")
+    stream = f"arn:aws:logs:us-east-1:123456789012:log-group:{name}:log-stream:2026/12/02/[$LATEST]0123abcd"
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        assert decision(AwsCall(function, action, stream, ())) == "allowed"
+    elsewhere = stream.replace(name, "/aws/lambda/another-function")
+    assert decision(AwsCall(function, "logs:PutLogEvents", elsewhere, ())) == "no statement of its role allows it"

@@ -62,7 +62,7 @@ def test_the_role_reads_one_secret_and_writes_one_log_group():
         {
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": {"!Sub": "${MintFunctionLogGroup.Arn}:*"},
+            "Resource": {"!GetAtt": "MintFunctionLogGroup.Arn"},
         },
     ]
     assert RESOURCES["MintFunction"]["Properties"]["Role"] == {"!GetAtt": "MintFunctionRole.Arn"}
@@ -128,7 +128,7 @@ def test_the_direct_function_is_wired_to_eventbridge_and_lambda_destinations():
     ]
     assert [(s["Action"], s["Resource"]) for s in statements] == [
         ("secretsmanager:GetSecretValue", {"!Ref": "CloudflareSecretArn"}),
-        (["logs:CreateLogStream", "logs:PutLogEvents"], {"!Sub": "${MintDirectFunctionLogGroup.Arn}:*"}),
+        (["logs:CreateLogStream", "logs:PutLogEvents"], {"!GetAtt": "MintDirectFunctionLogGroup.Arn"}),
         ("events:PutEvents", default_bus),
         ("sqs:SendMessage", {"!GetAtt": "MintFailureQueue.Arn"}),
     ]
@@ -179,7 +179,7 @@ def test_signing_key_rotation_is_wired_with_least_privilege_and_on_unless_disabl
             ],
             {"!Ref": "CloudflareSecretArn"},
         ),
-        (["logs:CreateLogStream", "logs:PutLogEvents"], {"!Sub": "${RotateSigningKeyFunctionLogGroup.Arn}:*"}),
+        (["logs:CreateLogStream", "logs:PutLogEvents"], {"!GetAtt": "RotateSigningKeyFunctionLogGroup.Arn"}),
     ]
     permission = RESOURCES["RotateSigningKeyPermission"]["Properties"]
     assert permission == {
