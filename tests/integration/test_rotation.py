@@ -362,13 +362,14 @@ def test_test_secret_refuses_a_key_cloudflare_does_not_list(rotator, double):
 
 
 def test_a_schedule_set_without_rotating_at_once_tests_the_configuration_only(
-    rotator, double, moto_endpoint, api_token
+    rotator, double, moto_endpoint, api_token, monkeypatch
 ):
     """Secrets Manager then runs testSecret alone, on a copy of the current value; the secret may
     hold no signing key yet (API-only until the first rotation)."""
     rotator.secret_arn = stack.create_secret(
         moto_endpoint, f"api-only-{uuid.uuid4().hex}", {"account_id": ACCOUNT, "api_token": api_token}
     )
+    monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", rotator.secret_arn)  # the stack's secret (its role's only one)
     token = rotator.start(immediately=False)
     rotator.step("testSecret", token)
     assert [r.method for r in double.requests] == ["GET"], "the credentials were tried; no key was created"
