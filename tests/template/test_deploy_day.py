@@ -118,3 +118,22 @@ def test_a_default_deployment_rotates_the_signing_key_once_at_creation():
         for r in deployed(SigningKeyRotation="disabled").values()
         if r["Type"] == "AWS::SecretsManager::RotationSchedule"
     ]
+
+
+def authorization_output(**parameters: str) -> object:
+    outputs = translated(**parameters)["Outputs"]
+    values = {name: p.get("Default") for name, p in template()["Parameters"].items()} | parameters
+    values["JwtScopes"] = str(values["JwtScopes"]).split(",")
+    return resolved(outputs["Authorization"]["Value"], condition_values(parameters), values)
+
+
+def test_the_authorization_output_says_which_scopes_a_jwt_needs():
+    jwt = {"AuthMode": "JWT", "JwtIssuer": "https://i.example", "JwtAudience": "a"}
+    assert authorization_output(**jwt) == "JWT: bearer tokens from JwtIssuer for JwtAudience (no scope required)"
+    assert authorization_output(**jwt, JwtScopes="stream/mint,stream/all") == {
+        "Fn::Sub": [
+            "JWT: bearer tokens from JwtIssuer for JwtAudience carrying the scopes ${Scopes}",
+            {"Scopes": {"Fn::Join": [" ", ["stream/mint", "stream/all"]]}},
+        ]
+    }
+    assert str(authorization_output(AuthMode="NONE")).startswith("NONE: anyone")
