@@ -28,7 +28,7 @@ EVENTBRIDGE_KEYS = frozenset({"detail-type", "source", "detail"})
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: Any, context: LambdaContext) -> Any:
     deadline = runtime.deadline(context)
     try:
