@@ -18,6 +18,7 @@ import threading
 
 from . import stack, template
 from .cloudflare_double import CloudflareDouble
+from .cors import Cors
 from .local_api import LocalHttpApi
 from .signing_keys import new_signing_key, public_jwk, secret_fields
 
@@ -60,9 +61,14 @@ def main() -> int:
         )
     )
     app = stack.load_function("mint_http")
+    cors = Cors.configured(os.environ.get("ALLOWED_ORIGINS", ""))  # as the AllowedOrigins parameter
     try:
         api = LocalHttpApi(
-            app.lambda_handler, template.routes(), port=port, timeout_seconds=template.function_timeout()
+            app.lambda_handler,
+            template.routes(),
+            port=port,
+            timeout_seconds=template.function_timeout(),
+            cors=cors,
         )
     except OSError as exc:
         print(f"cannot listen on 127.0.0.1:{port}: {exc.strerror} (set PORT=... to use another port)", file=sys.stderr)
@@ -81,7 +87,8 @@ def main() -> int:
     print(
         f"Stream signed URLs API on {api.url}  (Secrets Manager: moto at {endpoint}; Cloudflare: {upstream})\n"
         f"Routes: {', '.join(r.key for r in template.routes())}\n"
-        f"{signing}\n"
+        f"{signing}"
+        f"CORS: {'origins ' + ', '.join(cors.allow_origins) if cors else 'off (ALLOWED_ORIGINS=... to allow browser origins)'}\n\n"
         "Try:\n"
         f"  curl -s -X POST {api.url}/videos/{video}/token -d '{{\"downloadable\": true}}'\n"
         f"  curl -s -X POST {api.url}/accounts/{account}/stream/{video}/token\n\n"

@@ -91,6 +91,9 @@ def resolved(node: Any, conditions: dict[str, bool], parameters: dict[str, Any])
             return resolved(when_true if conditions[name] else when_false, conditions, parameters)
         if set(node) == {"Ref"}:
             return NO_VALUE if node["Ref"] == "AWS::NoValue" else parameters[node["Ref"]]
+        if set(node) == {"Fn::Split"}:
+            separator, value = node["Fn::Split"]
+            return str(resolved(value, conditions, parameters)).split(separator)
         out = {key: resolved(value, conditions, parameters) for key, value in node.items()}
         return {key: value for key, value in out.items() if value is not NO_VALUE}
     if isinstance(node, list):
@@ -149,7 +152,7 @@ MODES = {
 def test_each_auth_mode_resolves_to_what_sam_writes_for_it(mode, monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     assert mode in template()["Parameters"]["AuthMode"]["AllowedValues"]
-    conditions = {"UseIam": mode == "IAM", "UseJwt": mode == "JWT"}
+    conditions = {"UseIam": mode == "IAM", "UseJwt": mode == "JWT", "AllowCors": False}
     ours = resolved(copy.deepcopy(DOCUMENT), conditions, {"JwtIssuer": ISSUER, "JwtAudience": AUDIENCE})
     reference = sam_reference(MODES[mode])
 
@@ -200,9 +203,11 @@ def test_the_names_the_document_takes_from_the_template_exist_there():
                 walk(value)
 
     walk(DOCUMENT)
-    assert found["conditions"] == {"UseIam", "UseJwt"} and found["conditions"] <= set(template()["Conditions"])
+    assert found["conditions"] == {"UseIam", "UseJwt", "AllowCors"} and found["conditions"] <= set(
+        template()["Conditions"]
+    )
     declared = set(template()["Parameters"]) | set(template()["Resources"])
-    assert found["refs"] - {"AWS::NoValue"} == {"JwtIssuer", "JwtAudience"} <= declared
+    assert found["refs"] - {"AWS::NoValue"} == {"JwtIssuer", "JwtAudience", "AllowedOrigins"} <= declared
     assert found["subs"] == {"MintFunction"} <= declared
 
 
@@ -235,3 +240,67 @@ def test_the_suites_answer_check_refuses_what_the_document_does_not_say():
     with pytest.raises(AssertionError, match="header cache-control"):
         documented.check(event, 400, {"cache-control": "max-age=60"}, refusal)
     documented.check(http_api_event("GET", "/nowhere", None), 404, {}, {})  # API Gateway's, not the function's
+
+
+# -- CORS: AllowedOrigins, as API Gateway reads it from the document ----------------------------
+SIGV4_HEADERS = {"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}
+
+
+@pytest.mark.parametrize(
+    ("origins", "expected"),
+    [("", None), ("https://a.example", ["https://a.example"]), ("https://a.example,http://localhost:8080", None)],
+)
+def test_allowed_origins_configure_cors_on_the_http_api_and_empty_means_none(origins, expected):
+    """x-amazon-apigateway-cors at the document's root is what API Gateway reads for an HTTP API
+    imported from OpenAPI (SAM passes it through: its own CorsConfiguration would resolve the
+    parameter at transform time)."""
+    parameter = template()["Parameters"]["AllowedOrigins"]
+    assert parameter["Type"] == "String" and parameter["Default"] == ""
+    assert re.fullmatch(parameter["AllowedPattern"], origins)
+    condition = template()["Conditions"]["AllowCors"]
+    assert condition == {"!Not": [{"!Equals": [{"!Ref": "AllowedOrigins"}, ""]}]}
+    ours = resolved(
+        copy.deepcopy(DOCUMENT),
+        {"UseIam": True, "UseJwt": False, "AllowCors": origins != ""},
+        {"AllowedOrigins": origins},
+    )
+    if not origins:
+        assert "x-amazon-apigateway-cors" not in ours
+        return
+    cors = ours["x-amazon-apigateway-cors"]
+    assert cors["allowOrigins"] == (expected or origins.split(","))
+    assert cors["allowMethods"] == ["POST"]
+    assert {"content-type"} | SIGV4_HEADERS <= set(cors["allowHeaders"])  # JWT bearer and SigV4 callers alike
+    assert "allowCredentials" not in cors  # no cookies: credentials travel in Authorization
+    assert set(cors) <= {"allowOrigins", "allowCredentials", "exposeHeaders", "maxAge", "allowMethods", "allowHeaders"}
+
+
+def test_the_sam_translator_passes_the_cors_extension_to_the_api_unchanged(monkeypatch):
+    """What `sam deploy` sends CloudFormation: the whole template through SAM's translator (the
+    document included as CloudFormation would include it, before the transform)."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    api = translated()["Resources"]["StreamApi"]
+    assert api["Type"] == "AWS::ApiGatewayV2::Api"
+    assert api["Properties"]["Body"]["x-amazon-apigateway-cors"] == DOCUMENT["x-amazon-apigateway-cors"]
+
+
+def translated() -> dict[str, Any]:
+    """template.yaml after the SAM transform, with openapi.yaml in place of its AWS::Include and
+    the code locations as `sam package` leaves them."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    from localdev.template import TEMPLATE
+
+    source = yaml_parse(TEMPLATE.read_text())
+    source["Resources"]["StreamApi"]["Properties"]["DefinitionBody"] = copy.deepcopy(DOCUMENT)
+    for resource in source["Resources"].values():
+        for key in ("CodeUri", "ContentUri"):
+            if key in resource.get("Properties", {}):
+                resource["Properties"][key] = f"s3://bucket/{key}"
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    result: dict[str, Any] = transform(source, {}, NoManagedPolicies())
+    return result
