@@ -25,6 +25,7 @@ from .signing_keys import new_signing_key, public_jwk, secret_fields
 EXAMPLE_ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"  # Cloudflare's documentation example
 EXAMPLE_VIDEO = "ea95132c15732412d22c1476fa83f27a"
 LOCAL_CUSTOMER_CODE = "localdev"
+CORS_OFF = "off (ALLOWED_ORIGINS=https://your.site,... to allow browser origins, as AllowedOrigins does)"
 
 
 def main() -> int:
@@ -88,7 +89,7 @@ def main() -> int:
         f"Stream signed URLs API on {api.url}  (Secrets Manager: moto at {endpoint}; Cloudflare: {upstream})\n"
         f"Routes: {', '.join(r.key for r in template.routes())}\n"
         f"{signing}"
-        f"CORS: {'origins ' + ', '.join(cors.allow_origins) if cors else 'off (ALLOWED_ORIGINS=... to allow browser origins)'}\n\n"
+        f"CORS: {'origins ' + ', '.join(cors.allow_origins) if cors else CORS_OFF}\n\n"
         "Try:\n"
         f"  curl -s -X POST {api.url}/videos/{video}/token -d '{{\"downloadable\": true}}'\n"
         f"  curl -s -X POST {api.url}/accounts/{account}/stream/{video}/token\n\n"

@@ -30,6 +30,7 @@ LIMITED_BY_CLOUDFLARE = "Cloudflare"  # Cloudflare answered 429 (its own limit, 
 LIMITED_BY_SHARE = "Share"  # this deployment refused the call: its share of Cloudflare's limit is used up
 SHARE_USED = "CloudflareShareUsed"  # percent of a container's share in use, after each call it lets through
 COLD_START, FUNCTION_NAME = "ColdStart", "function_name"  # Powertools' cold start metric and its dimension
+EMITTED = (TOKENS_ISSUED, ERRORS, UPSTREAM_LATENCY, SIGNING_KEYS, RATE_LIMITED, SHARE_USED, COLD_START)
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
