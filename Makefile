@@ -12,8 +12,9 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: help install run test lint typecheck template build events load bench lock deploy clean
+.PHONY: help install run test lint typecheck template build events load bench lock deploy clean dashboard publish
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,7 +33,7 @@ run: install ## the API on http://127.0.0.1:$${PORT:-3000}, no Docker, no AWS
 lint: install ## ruff (lint + format) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/stream_tokens/stream_tokens functions localdev benchmarks
+	$(BIN)/mypy layers/stream_tokens/stream_tokens functions localdev benchmarks operations
 
 $(VENV)-checkov/.installed: requirements/checkov.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found"; exit 1; }
@@ -71,6 +72,16 @@ lock: install ## re-pin requirements/dev.txt, the layer's and the bench peer's r
 
 deploy: build ## sam deploy --guided (needs AWS credentials)
 	$(BIN)/sam deploy --guided
+
+dashboard: install ## rewrite the CloudWatch dashboard in template.yaml from observability.py's metric names
+	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.dashboard
+
+publish: build ## sam package + sam publish to the Serverless Application Repository (S3_BUCKET=..., AWS credentials)
+	@test -n "$(S3_BUCKET)" || { echo "usage: make publish S3_BUCKET=<a bucket serverlessrepo.amazonaws.com may read (README)>"; exit 1; }
+	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.publish check
+	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.publish template .aws-sam/build/template.yaml .aws-sam/build/publish.json
+	$(BIN)/sam package --template-file .aws-sam/build/publish.json --s3-bucket $(S3_BUCKET) --output-template-file .aws-sam/packaged.yaml
+	$(BIN)/sam publish --template .aws-sam/packaged.yaml --semantic-version $(VERSION)
 
 clean: ## remove build output and the virtual environment
 	rm -rf .aws-sam $(VENV) $(VENV)-checkov .mypy_cache .ruff_cache
