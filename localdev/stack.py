@@ -105,7 +105,7 @@ def load_function(name: str, *, layer_dir: Path | None = None, function_dir: Pat
     from stream_tokens import runtime
 
     runtime.reset()
-    cold_start.reset_cold_start_flag()  # its first invocation is a cold start again (the ColdStart metric)
+    cold_start.is_cold_start = True  # its first invocation is a cold start again (the ColdStart metric)
     return module
 
 

@@ -87,7 +87,9 @@ def metadata_problems(template: dict[str, Any], base: Path = ROOT) -> list[str]:
     if not re.fullmatch(SEMVER, str(package["version"])):
         problems.append(f"pyproject's version {package['version']!r} is not a semantic version")
     if meta.get("SpdxLicenseId") != package["license"]["text"]:
-        problems.append(f"SpdxLicenseId {meta.get('SpdxLicenseId')!r} is not pyproject's {package['license']['text']!r}")
+        problems.append(
+            f"SpdxLicenseId {meta.get('SpdxLicenseId')!r} is not pyproject's {package['license']['text']!r}"
+        )
     for key in ("LicenseUrl", "ReadmeUrl"):
         if not (base / str(meta.get(key, ""))).is_file():
             problems.append(f"{key} {meta.get(key)!r} names no file")
@@ -116,9 +118,9 @@ def inlined(template: dict[str, Any], document: dict[str, Any]) -> dict[str, Any
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
-            transform_ = node.get("Fn::Transform")
-            if set(node) == {"Fn::Transform"} and transform_.get("Name") == "AWS::Include":
-                location = str(transform_["Parameters"]["Location"])
+            include = node.get("Fn::Transform")
+            if set(node) == {"Fn::Transform"} and isinstance(include, dict) and include.get("Name") == "AWS::Include":
+                location = str(include["Parameters"]["Location"])
                 if not location.endswith(API_DOCUMENT.name):
                     raise ValueError(f"an AWS::Include of {location}: only {API_DOCUMENT.name} is inlined")
                 return copy.deepcopy(document)
