@@ -14,7 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: help install run test lint typecheck template build events load bench lock deploy clean dashboard publish
+.PHONY: help install run test lint typecheck template build events load bench lock deploy clean dashboard publish costs
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ deploy: build ## sam deploy --guided (needs AWS credentials)
 
 dashboard: install ## rewrite the CloudWatch dashboard in template.yaml from observability.py's metric names
 	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.dashboard
+
+costs: install ## the README's cost per million tokens: prices in operations/costs.py, log bytes measured through the handler
+	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.costs
 
 publish: build ## sam package + sam publish to the Serverless Application Repository (S3_BUCKET=..., AWS credentials)
 	@test -n "$(S3_BUCKET)" || { echo "usage: make publish S3_BUCKET=<a bucket serverlessrepo.amazonaws.com may read (README)>"; exit 1; }
