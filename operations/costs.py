@@ -21,10 +21,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from localdev import stack, template
-from localdev.apigw import LambdaContext, http_api_event
-from localdev.cloudflare_double import CloudflareDouble
-from localdev.signing_keys import new_signing_key, secret_fields
+from localdev.standins import stack, template
+from localdev.standins.apigw import LambdaContext, http_api_event
+from localdev.standins.cloudflare_double import CloudflareDouble
+from localdev.standins.examples import ACCOUNT, CUSTOMER_CODE, VIDEO
+from localdev.standins.signing_keys import new_signing_key, secret_fields
 
 PRICES_AS_OF, REGION = "2026-12-02", "us-east-1"
 
@@ -81,14 +82,14 @@ LABELS = {
 def measure() -> dict[str, dict[str, float]]:
     """Per token and mode: bytes of the function's log lines (JSON logs and EMF) and of the answer,
     from warm invocations of the real handler."""
-    account, video = "023e105f4ecef8ad9ca31a8372d0c353", "ea95132c15732412d22c1476fa83f27a"
+    saved = dict(os.environ)  # the stand-ins' settings go into the environment, as Lambda's would
     stack.apply_env(stack.FAKE_AWS_ENV)
     moto, endpoint = stack.start_moto()
     token = secrets.token_urlsafe(30)
-    double = CloudflareDouble(account, api_token=token, record=False).start()
-    secret = {"account_id": account, "api_token": token} | secret_fields(new_signing_key())
-    results: dict[str, dict[str, float]] = {}
+    double = CloudflareDouble(ACCOUNT, api_token=token, record=False).start()
+    secret = {"account_id": ACCOUNT, "api_token": token} | secret_fields(new_signing_key())
     try:
+        results = {}
         for mode in MODES:
             arn = stack.create_secret(endpoint, f"costs-{mode}-{secrets.token_hex(4)}", secret)
             stack.apply_env(
@@ -97,45 +98,47 @@ def measure() -> dict[str, dict[str, float]]:
                         "CLOUDFLARE_SECRET_ARN": arn,
                         "CLOUDFLARE_BASE_URL": double.base_url,
                         "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
-                        "STREAM_CUSTOMER_CODE": "f33zs165nr7gyfy4",
+                        "STREAM_CUSTOMER_CODE": CUSTOMER_CODE,
                         "SIGNING_MODE": "api" if mode == "api" else "local",
                         "UPSTREAM_CALLS_PER_5_MINUTES": "1000000000",
                     }
                 )
             )
-            app = stack.load_function("mint_http")
-            if mode == "batch":
-                count = int(ASSUMPTIONS["batch_size"])
-                path, body = "/videos/tokens", json.dumps({"requests": [{"identifier": video}] * count})
-                route = "POST /videos/tokens"
-                params: dict[str, str] = {}
-            else:
-                count, path, body = 1, f"/videos/{video}/token", "{}"
-                route, params = "POST /videos/{identifier}/token", {"identifier": video}
-
-            def invoke(
-                app: Any = app, path: str = path, body: str = body, route: str = route, params: dict[str, str] = params
-            ) -> dict[str, Any]:
-                event = http_api_event("POST", path, body, route_key=route, path_parameters=params)
-                answer: dict[str, Any] = app.lambda_handler(event, LambdaContext())
-                return answer
-
-            with _captured(io.StringIO()):
-                invoke()  # the cold start's extra lines are not per token
-            runs, out = 20, io.StringIO()
-            with _captured(out):
-                answers = [invoke() for _ in range(runs)]
-            if any(a["statusCode"] != 200 for a in answers):
-                raise RuntimeError(f"{mode}: the handler refused the request: {answers[0]['body']}")
-            log_bytes = sum(len(line.encode()) + 1 for line in out.getvalue().splitlines()) / runs
-            results[mode] = {
-                "log_bytes": log_bytes / count,
-                "answer_bytes": sum(len(a["body"].encode()) for a in answers) / runs / count,
-            }
+            results[mode] = _measure_mode(mode)
+        return results
     finally:
         double.stop()
         moto.stop()
-    return results
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _request(mode: str) -> tuple[int, dict[str, Any]]:
+    """How many tokens one request of `mode` asks for, and its API Gateway event."""
+    if mode == "batch":
+        count = int(ASSUMPTIONS["batch_size"])
+        body = json.dumps({"requests": [{"identifier": VIDEO}] * count})
+        return count, http_api_event("POST", "/videos/tokens", body, route_key="POST /videos/tokens")
+    route, params = "POST /videos/{identifier}/token", {"identifier": VIDEO}
+    return 1, http_api_event("POST", f"/videos/{VIDEO}/token", "{}", route_key=route, path_parameters=params)
+
+
+def _measure_mode(mode: str, runs: int = 20) -> dict[str, float]:
+    """A fresh container, one cold invocation not counted, then `runs` warm ones measured."""
+    app = stack.load_function("mint_http")
+    count, event = _request(mode)
+    with _captured(io.StringIO()):
+        app.lambda_handler(event, LambdaContext())  # the cold start's extra lines are not per token
+    out = io.StringIO()
+    with _captured(out):
+        answers = [app.lambda_handler(event, LambdaContext()) for _ in range(runs)]
+    if any(a["statusCode"] != 200 for a in answers):
+        raise RuntimeError(f"{mode}: the handler refused the request: {answers[0]['body']}")
+    log_bytes = sum(len(line.encode()) + 1 for line in out.getvalue().splitlines())
+    return {
+        "log_bytes": log_bytes / runs / count,
+        "answer_bytes": sum(len(a["body"].encode()) for a in answers) / runs / count,
+    }
 
 
 @contextlib.contextmanager

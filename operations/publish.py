@@ -98,6 +98,15 @@ def metadata_problems(template: dict[str, Any], base: Path = ROOT) -> list[str]:
         problems.append(f"HomePageUrl {meta.get('HomePageUrl')!r} is not pyproject's Source {source!r}")
     if meta.get("SourceCodeUrl") != f"{source}/tree/v{package['version']}":
         problems.append(f"SourceCodeUrl {meta.get('SourceCodeUrl')!r} is not {source}/tree/v{package['version']}")
+    changelog = (base / "CHANGELOG.md").read_text() if (base / "CHANGELOG.md").is_file() else ""
+    if f"## [{package['version']}]" not in changelog:
+        problems.append(f"CHANGELOG.md has no section for {package['version']}")
+    return problems + form_problems(meta)
+
+
+def form_problems(meta: dict[str, Any]) -> list[str]:
+    """What SAR's API would refuse in the metadata's names and texts."""
+    problems = []
     if not re.fullmatch(r"[A-Za-z0-9-]{1,140}", str(meta.get("Name", ""))):
         problems.append("Name: 1 to 140 letters, digits and hyphens")
     if not re.fullmatch(r"[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]", str(meta.get("Author", ""))):
@@ -107,9 +116,6 @@ def metadata_problems(template: dict[str, Any], base: Path = ROOT) -> list[str]:
     labels = meta.get("Labels", [])
     if len(labels) > 10 or not all(re.fullmatch(r"[a-zA-Z0-9+\-_:/@]{1,127}", label) for label in labels):
         problems.append("Labels: at most 10, each 1 to 127 of a-z A-Z 0-9 + - _ : / @")
-    changelog = (base / "CHANGELOG.md").read_text() if (base / "CHANGELOG.md").is_file() else ""
-    if f"## [{package['version']}]" not in changelog:
-        problems.append(f"CHANGELOG.md has no section for {package['version']}")
     return problems
 
 

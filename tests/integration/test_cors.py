@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import requests
 
-from tests.conftest import VIDEO
-from tests.integration.test_local_api import free_port, read_banner, start_make_run, stop
-from tests.log_hygiene import sensitive
+from localdev.standins.examples import VIDEO
+from tests.support.log_hygiene import sensitive
+from tests.support.make_run import free_port, read_banner, start_make_run, stop
 
 PAGE = "https://video.example.com"
 PREFLIGHT = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
@@ -23,7 +23,8 @@ def test_make_run_answers_preflights_and_cross_origin_mints_for_allowed_origins(
         url = f"http://127.0.0.1:{port}/videos/{VIDEO}/token"
 
         preflight = requests.options(url, headers={"Origin": PAGE, **PREFLIGHT}, timeout=10)
-        assert preflight.status_code == 204 and preflight.content == b""
+        assert preflight.status_code == 204
+        assert preflight.content == b""
         assert preflight.headers["Access-Control-Allow-Origin"] == PAGE
         assert preflight.headers["Access-Control-Allow-Methods"] == "POST"
         allowed_headers = preflight.headers["Access-Control-Allow-Headers"].split(",")
@@ -37,11 +38,13 @@ def test_make_run_answers_preflights_and_cross_origin_mints_for_allowed_origins(
         assert minted.headers["Access-Control-Expose-Headers"] == "retry-after"
 
         refused = requests.post(url, data="exp=1", headers={"Origin": PAGE}, timeout=10)
-        assert refused.status_code == 400 and refused.headers["Access-Control-Allow-Origin"] == PAGE
+        assert refused.status_code == 400
+        assert refused.headers["Access-Control-Allow-Origin"] == PAGE
 
         stranger = "https://evil.example.net"
         foreign = requests.options(url, headers={"Origin": stranger, **PREFLIGHT}, timeout=10)
-        assert foreign.status_code == 204 and "Access-Control-Allow-Origin" not in foreign.headers
+        assert foreign.status_code == 204
+        assert "Access-Control-Allow-Origin" not in foreign.headers
         foreign_mint = requests.post(url, headers={"Origin": stranger}, timeout=10)
         assert "Access-Control-Allow-Origin" not in foreign_mint.headers  # the browser keeps the answer from the page
         sensitive(foreign_mint.json()["result"]["token"])
@@ -58,9 +61,11 @@ def test_without_allowed_origins_there_is_no_cors():
         assert "CORS: off" in "".join(printed)
         url = f"http://127.0.0.1:{port}/videos/{VIDEO}/token"
         preflight = requests.options(url, headers={"Origin": PAGE, **PREFLIGHT}, timeout=10)
-        assert preflight.status_code == 404 and preflight.json() == {"message": "Not Found"}  # no OPTIONS route
+        assert preflight.status_code == 404
+        assert preflight.json() == {"message": "Not Found"}
         minted = requests.post(url, headers={"Origin": PAGE}, timeout=10)
-        assert minted.status_code == 200 and "Access-Control-Allow-Origin" not in minted.headers
+        assert minted.status_code == 200
+        assert "Access-Control-Allow-Origin" not in minted.headers
         sensitive(minted.json()["result"]["token"])
     finally:
         stop(process, printed)

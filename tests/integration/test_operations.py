@@ -8,13 +8,13 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from localdev.cloudflare_double import Fault
-from localdev.template import template
+from localdev.standins.cloudflare_double import Fault
+from localdev.standins.template import template
 from operations import dashboard
 from stream_tokens import observability as o
-from tests.conftest import emf_records
 from tests.integration.test_faults import use_budget
 from tests.integration.test_warm_reuse import use_signing_key
+from tests.support.function import emf_records
 
 
 def dimension_sets(record: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -38,7 +38,10 @@ def test_the_share_in_use_climbs_and_a_call_it_refuses_counts_as_rate_limited_by
     assert answers == [200] * 6 + [429]
     emf = emf_records(capsys)
     used = [e[o.SHARE_USED][0] for e in emf if o.SHARE_USED in e]
-    assert len(used) == 6 and used == sorted(used) and used[0] < 20 and used[-1] > 99  # % of the burst spent
+    assert len(used) == 6
+    assert used == sorted(used)
+    assert used[0] < 20
+    assert used[-1] > 99
     limited = [(e["LimitedBy"], e["RateLimited"]) for e in emf if o.RATE_LIMITED in e]
     assert limited == [("Share", [1.0])]
     assert len(double.token_requests()) == 6  # the refused call never reached Cloudflare
@@ -47,7 +50,8 @@ def test_the_share_in_use_climbs_and_a_call_it_refuses_counts_as_rate_limited_by
 def test_credentials_cloudflare_refuses_count_as_upstream_credentials_rejected(app, double, capsys):
     double.fail_next(Fault(401), Fault(401))  # refused, the secret re-read, refused again
     answer = app.mint({})
-    assert answer.status == 502 and answer.error_codes == [10007]
+    assert answer.status == 502
+    assert answer.error_codes == [10007]
     errors = [(e["ErrorKind"], dimension_sets(e)) for e in emf_records(capsys) if o.ERRORS in e]
     assert errors == [("UpstreamCredentialsRejected", [("service", "ErrorKind")])]
 

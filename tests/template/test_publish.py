@@ -45,12 +45,14 @@ def test_the_check_names_what_is_wrong(key, value, problem):
     broken = copy.deepcopy(TEMPLATE)
     broken["Metadata"][publish.METADATA_KEY][key] = value
     (found,) = publish.metadata_problems(broken)
-    assert key in found and problem in found
+    assert key in found
+    assert problem in found
 
 
 def test_the_changelog_keeps_a_changelog_with_this_version():
     text = (ROOT / "CHANGELOG.md").read_text()
-    assert "## [Unreleased]" in text and f"## [{publish.version()}] - " in text
+    assert "## [Unreleased]" in text
+    assert f"## [{publish.version()}] - " in text
     assert text.index("## [Unreleased]") < text.index(f"## [{publish.version()}]")
 
 
@@ -117,7 +119,8 @@ def test_sam_package_uploads_the_code_licence_and_readme(tmp_path, moto_endpoint
     assert result.returncode == 0, result.stderr[-2000:]
     out = yaml.safe_load(packaged.read_text())
     meta = out["Metadata"][publish.METADATA_KEY]
-    assert meta["LicenseUrl"].startswith("s3://releases/") and meta["ReadmeUrl"].startswith("s3://releases/")
+    assert meta["LicenseUrl"].startswith("s3://releases/")
+    assert meta["ReadmeUrl"].startswith("s3://releases/")
     resources = out["Resources"]
     assert resources["MintFunction"]["Properties"]["CodeUri"].startswith("s3://releases/")
     assert resources["StreamTokensLayer"]["Properties"]["ContentUri"].startswith("s3://releases/")

@@ -1,0 +1,108 @@
+"""The Stream token domain: what a caller asks for and what they get back."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, TypeGuard
+
+DEFAULT_LIFETIME = 3600  # Cloudflare's default: exp = issuing + 1 h
+DEFAULT_NBF_LEAD = 3600  # Cloudflare's default: nbf = issuing - 1 h
+MAX_LIFETIME = 86400  # Cloudflare's limit: exp at most 24 h after issuing
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def is_cloudflare_id(value: object) -> TypeGuard[str]:
+    """Account, video and signing-key ids are 32 hexadecimal characters."""
+    return isinstance(value, str) and _HEX32.fullmatch(value) is not None
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    type: str
+    action: str
+    ip: tuple[str, ...] = ()
+    country: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        rule: dict[str, Any] = {"type": self.type, "action": self.action}
+        if self.ip:
+            rule["ip"] = list(self.ip)
+        if self.country:
+            rule["country"] = list(self.country)
+        return rule
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A Stream signing key: its id and the base64 PEM exactly as Cloudflare returned it."""
+
+    id: str
+    pem: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class NewSigningKey:
+    """A Stream signing key as `POST /stream/keys` returns it, shown once: base64 of the PEM and of the JWK."""
+
+    id: str
+    pem: str = field(repr=False)
+    jwk: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """A validated request for one video's token, with Cloudflare's defaults already resolved.
+
+    Defaults are resolved here (not left to Cloudflare) so that the expiry returned to the caller
+    is exactly the one in the token, whichever issuer signs it.
+    """
+
+    video_id: str
+    exp: int
+    nbf: int
+    downloadable: bool = False
+    access_rules: tuple[AccessRule, ...] = ()
+    signing_key: SigningKey | None = None
+
+    def claims(self) -> dict[str, Any]:
+        """The token fields as Cloudflare's `POST .../token` body and a signed token carry them."""
+        body: dict[str, Any] = {"exp": self.exp, "nbf": self.nbf}
+        if self.downloadable:
+            body["downloadable"] = True
+        if self.access_rules:
+            body["accessRules"] = [rule.to_json() for rule in self.access_rules]
+        return body
+
+
+@dataclass(frozen=True)
+class SignedUrls:
+    iframe: str
+    hls: str
+    dash: str
+    thumbnail: str
+    mp4: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        urls = {"iframe": self.iframe, "hls": self.hls, "dash": self.dash, "thumbnail": self.thumbnail}
+        if self.mp4 is not None:
+            urls["mp4"] = self.mp4
+        return urls
+
+
+@dataclass(frozen=True)
+class SignedToken:
+    """The answer: the token, when it stops working, and the URLs to play it with."""
+
+    token: str = field(repr=False)
+    video_id: str
+    expires_at: int
+    urls: SignedUrls = field(repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "video_id": self.video_id,
+            "expires_at": self.expires_at,
+            "urls": self.urls.to_json(),
+        }

@@ -1,0 +1,333 @@
+"""Rotating the Stream signing key held in the credentials secret: Secrets Manager's four steps.
+
+Secrets Manager starts a rotation by staging a new, empty version (its id is the step's `token`)
+as AWSPENDING, then runs createSecret, setSecret, testSecret and finishSecret, retrying any step
+that fails; every step is therefore idempotent. Minting reads only AWSCURRENT, so until
+finishSecret tokens keep being signed with the current key.
+
+- createSecret: retired keys past their grace period are deleted first (a retried step deletes
+  them again: a 404 drops the record), then `POST /stream/keys` (one attempt, never retried by
+  the HTTP client), and the new key's id, pem and jwk go at once into the pending version with
+  every other field of the current one; if that write fails, the new key (which never signed
+  anything) is deleted again. A retried step finds the pending value and creates nothing.
+- setSecret: nothing to push (see set_secret).
+- testSecret: a token signed with the pending key's PEM must verify with its JWK, and Cloudflare
+  must list the key. Only when neither the pending nor the current value holds a key (Secrets
+  Manager testing the configuration of an API-only secret) do the credentials alone pass.
+- finishSecret: AWSCURRENT moves to the new version (AWSPREVIOUS to the old one).
+
+Retired keys are recorded in the secret, `retired_signing_keys: [{"id", "retired_at"}]`. The
+key being replaced is written with `retired_at: null`, meaning "retired when this version became
+AWSCURRENT": finishSecret cannot write (it only moves labels), so the next rotation's createSecret
+stamps it with its own time, a moment after the real retirement (later, never earlier). A key is
+deleted (`DELETE /stream/keys/{id}`, which revokes its tokens) by a createSecret once its
+retirement is `retired_key_grace` old; a deletion that fails keeps the record for the next
+rotation and does not fail this one (a 404 means already gone). The key being replaced is never
+deleted, whatever the records say. A key created by a rotation that never finished (its version
+left without a label, or moved off AWSPENDING by a new rotation) is found by
+`rotation_source_version` and retired the same way: it never signed a minted token.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+
+from .. import observability
+from ..adapters.secret_versions import AWSCURRENT, AWSPENDING, SecretState
+from ..domain.credentials import (
+    SIGNING_KEY_FIELDS,
+    SIGNING_KEY_ID,
+    SIGNING_KEY_JWK,
+    SIGNING_KEY_PEM,
+    CloudflareCredentials,
+    holds_signing_key,
+)
+from ..domain.errors import (
+    ConfigurationError,
+    SigningKeyRotationFailed,
+    StreamTokenError,
+    UpstreamAuthRejected,
+    UpstreamCredentialsRejected,
+)
+from ..domain.model import NewSigningKey, TokenRequest, is_cloudflare_id
+from ..domain.signing import KeyMaterialError, parse_signing_key, stream_token, verify_stream_token
+from .ports import SecretVersionStore, SigningKeysApi
+
+RETIRED = "retired_signing_keys"
+SOURCE = "rotation_source_version"  # the AWSCURRENT version a pending version was made from
+PUT_RESERVE = 3.0  # seconds kept back from the key creation for writing the pending version (or undoing it)
+PROBE_VIDEO = "0" * 32  # the subject of testSecret's token (never handed out)
+
+
+@dataclass(frozen=True)
+class RetiredKey:
+    id: str
+    retired_at: int | None  # unix seconds; None: when the version holding this record became current
+
+    def to_json(self) -> dict[str, Any]:
+        stamp = None if self.retired_at is None else datetime.fromtimestamp(self.retired_at, UTC)
+        return {"id": self.id, "retired_at": None if stamp is None else stamp.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+class SigningKeyRotation:
+    STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+
+    def __init__(
+        self,
+        retired_key_grace: int,
+        versions: SecretVersionStore,
+        api: SigningKeysApi,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`retired_key_grace`: seconds a retired signing key is kept before it is deleted (which
+        revokes its tokens)."""
+        self.retired_key_grace = retired_key_grace
+        self.versions = versions
+        self.api = api
+        self.clock = clock
+
+    def run(self, step: str, secret_id: str, token: str, deadline: float) -> None:
+        """One step for the version `token`, after the checks AWS's rotation template makes."""
+        if step not in self.STEPS:
+            raise ConfigurationError(f"unknown rotation step {step!r}")
+        state = self.versions.describe(secret_id)
+        if not state.rotation_enabled:
+            raise ConfigurationError("the Cloudflare secret is not enabled for rotation")
+        stages = state.stages.get(token)
+        if stages is None:
+            raise ConfigurationError(f"version {token} of the Cloudflare secret has no stage for rotation")
+        if AWSCURRENT in stages:
+            observability.logger.info("version already current", extra={"step": step, "version": token})
+            return
+        if AWSPENDING not in stages:
+            raise ConfigurationError(f"version {token} of the Cloudflare secret is not AWSPENDING")
+        observability.logger.info("rotation step", extra={"step": step, "version": token})
+        if step == "createSecret":
+            self.create_secret(secret_id, token, state, deadline)
+        elif step == "setSecret":
+            self.set_secret()
+        elif step == "testSecret":
+            self.test_secret(secret_id, token, deadline)
+        else:
+            self.versions.promote(secret_id, token, state.version_with(AWSCURRENT))
+            observability.logger.info("signing key rotated", extra={"version": token})
+
+    def create_secret(self, secret_id: str, token: str, state: SecretState, deadline: float) -> None:
+        current = self._current(secret_id)
+        if self.versions.read(secret_id, version_id=token, stage=AWSPENDING) is not None:
+            observability.logger.info("pending version already holds a key", extra={"version": token})
+            return
+        credentials = CloudflareCredentials.from_secret(current, with_signing_key=False)
+        account_id, auth = credentials.account_id, credentials.auth_headers()
+        current_version = state.version_with(AWSCURRENT)
+        retired, live = self._retirements(secret_id, token, current, current_version)
+        # Deletions first (a retried step redoes them: a 404 drops the record), then the key is
+        # created and recorded at once, so a failure never leaves a key nobody knows about.
+        create_by = deadline - PUT_RESERVE
+        prune_by = create_by - self.api.connect_timeout - self.api.read_timeout  # one attempt at the creation
+        retired = self._prune(_unique(retired), account_id, auth, prune_by, keep=live)
+        with _credentials_checked():
+            key = self.api.create_signing_key(account_id, auth, create_by)
+        observability.signing_keys("created")
+        observability.logger.info("signing key created", extra={"signing_key_id": key.id, "version": token})
+        try:
+            self.versions.put_pending(secret_id, token, _pending_value(current, key, retired, current_version))
+        except Exception:
+            self._discard(secret_id, token, key.id, credentials, deadline)
+            raise
+
+    def _retirements(
+        self, secret_id: str, token: str, current: dict[str, Any], current_version: str | None
+    ) -> tuple[list[RetiredKey], set[str]]:
+        """Every retired key once this rotation is done (the recorded ones, the key being replaced,
+        keys of unfinished rotations), and the live key, which is never deleted whatever the records say."""
+        now = int(self.clock())
+        retired = [
+            RetiredKey(r.id, now if r.retired_at is None else r.retired_at) for r in retired_keys(current)
+        ]  # null: retired when `current` became current, which is before now
+        old_id = current.get(SIGNING_KEY_ID)
+        live = {old_id.lower()} if is_cloudflare_id(old_id) else set()
+        retired += [RetiredKey(key_id, None) for key_id in live]
+        if current_version is not None:
+            retired += [RetiredKey(key_id, now) for key_id in self._abandoned(secret_id, token, current_version)]
+        return retired, live
+
+    @staticmethod
+    def set_secret() -> None:
+        """Nothing to do: Cloudflare created the key in createSecret, and it is usable at once.
+        (For a database this step would set the new password; a Stream key has no such step.)"""
+
+    def test_secret(self, secret_id: str, token: str, deadline: float) -> None:
+        pending = self.versions.read(secret_id, version_id=token, stage=AWSPENDING)
+        if pending is None:
+            raise SigningKeyRotationFailed("the pending version has no value: createSecret did not finish")
+        credentials = CloudflareCredentials.from_secret(pending, with_signing_key=False)
+        with _credentials_checked():
+            listed = self.api.list_signing_keys(credentials.account_id, credentials.auth_headers(), deadline)
+        if not holds_signing_key(pending) and SOURCE not in pending and not holds_signing_key(self._current(secret_id)):
+            # Not written by createSecret: Secrets Manager testing the configuration (a schedule
+            # set without rotating at once) with a copy of an API-only secret, which holds no key
+            # yet. The credentials work (the keys were listed); there is no key to check.
+            observability.logger.info("rotation configuration tested: the secret holds no signing key yet")
+            return
+        key_id = _pending_key_checked(pending)
+        if key_id not in listed:
+            raise SigningKeyRotationFailed(f"Cloudflare does not list the pending signing key {key_id}")
+        observability.logger.info("pending signing key verified", extra={"signing_key_id": key_id})
+
+    def _current(self, secret_id: str) -> dict[str, Any]:
+        current = self.versions.read(secret_id, stage=AWSCURRENT)
+        if current is None:
+            raise ConfigurationError("the Cloudflare secret has no AWSCURRENT value")
+        return current
+
+    def _abandoned(self, secret_id: str, token: str, current_version: str) -> list[str]:
+        """Keys of pending versions made from the current version that never became current."""
+        found = []
+        for version in self.versions.created_since(secret_id, current_version):
+            try:
+                value = self.versions.read(secret_id, version_id=version) if version != token else None
+            except ConfigurationError:
+                continue  # an old version that is not a JSON object was not written by a rotation
+            key_id = value.get(SIGNING_KEY_ID) if value else None
+            if value and value.get(SOURCE) == current_version and is_cloudflare_id(key_id):
+                observability.logger.info(
+                    "key of an unfinished rotation retired", extra={"signing_key_id": key_id, "version": version}
+                )
+                found.append(key_id.lower())
+        return found
+
+    def _discard(
+        self, secret_id: str, token: str, key_id: str, credentials: CloudflareCredentials, deadline: float
+    ) -> None:
+        """Best effort once writing the pending version failed: delete the key just created (it never
+        signed a token), unless the pending version holds it after all (a write whose answer was lost)."""
+        try:
+            stored = self.versions.read(secret_id, version_id=token, stage=AWSPENDING)
+            if stored is not None and stored.get(SIGNING_KEY_ID) == key_id:
+                return
+            self.api.delete_signing_key(credentials.account_id, key_id, credentials.auth_headers(), deadline)
+        except Exception as exc:
+            observability.logger.warning(
+                "unrecorded signing key not deleted", extra={"signing_key_id": key_id, "reason": type(exc).__name__}
+            )
+            return
+        observability.signing_keys("discarded")
+        observability.logger.warning(
+            "signing key deleted: the pending version was not written", extra={"signing_key_id": key_id}
+        )
+
+    def _prune(
+        self, retired: list[RetiredKey], account_id: str, auth: dict[str, str], deadline: float, *, keep: set[str]
+    ) -> list[RetiredKey]:
+        """Delete the keys retired more than the grace period ago; the records of the others, and of
+        the ones Cloudflare would not delete now, are kept."""
+        now = int(self.clock())
+        kept = []
+        for record in retired:
+            due = record.retired_at is not None and now - record.retired_at >= self.retired_key_grace
+            if not due or record.id in keep:
+                kept.append(record)
+                continue
+            try:
+                deleted = self.api.delete_signing_key(account_id, record.id, auth, deadline)
+            except (StreamTokenError, UpstreamAuthRejected) as exc:
+                reason = exc.kind if isinstance(exc, StreamTokenError) else f"HTTP {exc.args[0]}"
+                observability.logger.warning(
+                    "retired signing key not deleted; kept for the next rotation",
+                    extra={"signing_key_id": record.id, "reason": reason},
+                )
+                observability.signing_keys("deletion_failed")
+                kept.append(record)
+                continue
+            observability.signing_keys("deleted" if deleted else "already_gone")
+            observability.logger.info(
+                "retired signing key deleted" if deleted else "retired signing key already gone",
+                extra={"signing_key_id": record.id, "retired_at": record.to_json()["retired_at"]},
+            )
+        return kept
+
+
+def _pending_value(
+    current: dict[str, Any], key: NewSigningKey, retired: list[RetiredKey], source: str | None
+) -> dict[str, Any]:
+    """The pending version: every field of the current one, the new key, the retirement records,
+    and the version it was made from."""
+    kept = {name: value for name, value in current.items() if name not in (*SIGNING_KEY_FIELDS, RETIRED, SOURCE)}
+    return kept | {
+        SIGNING_KEY_ID: key.id,
+        SIGNING_KEY_PEM: key.pem,
+        SIGNING_KEY_JWK: key.jwk,
+        RETIRED: [r.to_json() for r in retired],
+        SOURCE: source,
+    }
+
+
+def _pending_key_checked(pending: dict[str, Any]) -> str:
+    """The pending key's id, once a token signed with its PEM verified with its JWK."""
+    key_id, pem, jwk = (pending.get(name) for name in SIGNING_KEY_FIELDS)
+    if not (is_cloudflare_id(key_id) and isinstance(pem, str) and isinstance(jwk, str)):
+        raise SigningKeyRotationFailed("the pending version lacks a signing_key_id, _pem or _jwk")
+    now = int(time.time())  # the probe is checked now, whatever clock the retirement records use
+    try:
+        signer = parse_signing_key(key_id, pem_b64=pem)
+        public = parse_signing_key(key_id, jwk_b64=jwk).public_key
+        probe = stream_token(TokenRequest(PROBE_VIDEO, exp=now + 300, nbf=now - 60), signer)
+        verify_stream_token(probe, signer.id, public)
+    except (KeyMaterialError, jwt.InvalidTokenError) as exc:
+        raise SigningKeyRotationFailed(f"the pending signing key does not sign and verify: {exc}") from None
+    return signer.id
+
+
+@contextmanager
+def _credentials_checked() -> Iterator[None]:
+    """Cloudflare refusing the secret's credentials fails the step by that name."""
+    try:
+        yield
+    except UpstreamAuthRejected as refused:
+        raise UpstreamCredentialsRejected(
+            f"upstream credentials rejected: Cloudflare answered HTTP {refused.args[0]} to the secret's credentials"
+        ) from None
+
+
+def retired_keys(secret: dict[str, Any]) -> list[RetiredKey]:
+    """The secret's `retired_signing_keys` (a ConfigurationError when malformed)."""
+    records = secret.get(RETIRED, [])
+    if not isinstance(records, list):
+        raise ConfigurationError(f"the Cloudflare secret's {RETIRED} is not a list")
+    parsed = []
+    for record in records:
+        key_id = record.get("id") if isinstance(record, dict) else None
+        stamp = record.get("retired_at") if isinstance(record, dict) else None
+        if not is_cloudflare_id(key_id):
+            raise ConfigurationError(f"an entry of the Cloudflare secret's {RETIRED} has no 32-hex id")
+        try:
+            retired_at = None if stamp is None else int(datetime.fromisoformat(str(stamp)).timestamp())
+        except ValueError:
+            raise ConfigurationError(f"an entry of the Cloudflare secret's {RETIRED} has a bad retired_at") from None
+        parsed.append(RetiredKey(key_id.lower(), retired_at))
+    return parsed
+
+
+def _unique(records: list[RetiredKey]) -> list[RetiredKey]:
+    """One record per key: the latest retirement wins (later deletion is the safe side)."""
+    latest: dict[str, RetiredKey] = {}
+    for record in records:
+        seen = latest.get(record.id)
+        if seen is None or _later(record.retired_at, seen.retired_at):
+            latest[record.id] = record
+    return list(latest.values())
+
+
+def _later(stamp: int | None, than: int | None) -> bool:
+    """None (not stamped yet) is the latest of all."""
+    if than is None:
+        return False
+    return stamp is None or stamp > than
