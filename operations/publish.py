@@ -98,6 +98,9 @@ def metadata_problems(template: dict[str, Any], base: Path = ROOT) -> list[str]:
         problems.append(f"HomePageUrl {meta.get('HomePageUrl')!r} is not pyproject's Source {source!r}")
     if meta.get("SourceCodeUrl") != f"{source}/tree/v{package['version']}":
         problems.append(f"SourceCodeUrl {meta.get('SourceCodeUrl')!r} is not {source}/tree/v{package['version']}")
+    document_version = json.loads((base / API_DOCUMENT.name).read_text())["info"]["version"]
+    if document_version != package["version"]:
+        problems.append(f"openapi.yaml's info.version {document_version!r} is not pyproject's {package['version']!r}")
     changelog = (base / "CHANGELOG.md").read_text() if (base / "CHANGELOG.md").is_file() else ""
     if f"## [{package['version']}]" not in changelog:
         problems.append(f"CHANGELOG.md has no section for {package['version']}")

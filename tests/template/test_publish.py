@@ -25,6 +25,7 @@ META = TEMPLATE["Metadata"][publish.METADATA_KEY]
 def test_the_metadata_is_the_packages_one_version_licence_readme_and_source():
     assert publish.metadata_problems(TEMPLATE) == []
     assert META["SemanticVersion"] == publish.version() == publish.project()["version"]
+    assert json.loads((ROOT / "openapi.yaml").read_text())["info"]["version"] == publish.version()
     assert (ROOT / META["LicenseUrl"]).read_text().startswith("MIT License")
     assert "Copyright (c) 2026 The stream-signed-urls authors" in (ROOT / "LICENSE").read_text()
     assert META["ReadmeUrl"] == "README.md"
