@@ -28,7 +28,7 @@ $(VENV)/.installed: requirements/dev.txt
 install: $(VENV)/.installed ## create .venv with the pinned dependencies
 
 run: install ## the API on http://127.0.0.1:$${PORT:-3000}, no Docker, no AWS
-	PYTHONPATH=layers/stream_tokens $(BIN)/python -m localdev.run
+	$(BIN)/python -m localdev.run
 
 lint: install ## ruff (lint + format), mypy (code and tests), import-linter (the layer's architecture)
 	$(BIN)/ruff check .

@@ -10,8 +10,6 @@ import time
 
 from localdev.standins.template import ROOT
 
-MAKE_RUN_PYTHONPATH = "layers/stream_tokens"  # as the Makefile's `run` sets it: the layer's package importable
-
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -25,7 +23,7 @@ def start_make_run(port: int, extra_env: dict[str, str] | None = None) -> subpro
     return subprocess.Popen(
         [sys.executable, "-m", "localdev.run"],
         cwd=ROOT,
-        env=env | {"PORT": str(port), "PYTHONUNBUFFERED": "1", "PYTHONPATH": MAKE_RUN_PYTHONPATH} | (extra_env or {}),
+        env=env | {"PORT": str(port), "PYTHONUNBUFFERED": "1"} | (extra_env or {}),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
