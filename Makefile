@@ -12,8 +12,12 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
+# Node tools (Redocly CLI), pinned with their integrity hashes in requirements/npm/package-lock.json.
+NPM_TOOLS := .npm-tools
+REDOCLY := $(CURDIR)/$(NPM_TOOLS)/node_modules/.bin/redocly
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: help install run test lint typecheck template build events load bench lock deploy clean
+.PHONY: help install run test lint typecheck template build events load bench lock deploy clean dashboard publish costs
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,7 +36,7 @@ run: install ## the API on http://127.0.0.1:$${PORT:-3000}, no Docker, no AWS
 lint: install ## ruff (lint + format), mypy (code and tests), import-linter (the layer's architecture)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/stream_tokens/stream_tokens functions localdev benchmarks tests
+	$(BIN)/mypy layers/stream_tokens/stream_tokens functions localdev benchmarks tests operations
 	PYTHONPATH=layers/stream_tokens:. $(BIN)/lint-imports
 
 $(VENV)-checkov/.installed: requirements/checkov.txt
@@ -41,10 +45,21 @@ $(VENV)-checkov/.installed: requirements/checkov.txt
 	$(VENV)-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
 	@touch $@
 
-template: install $(VENV)-checkov/.installed ## sam validate --lint, cfn-lint (+ serverless rules), checkov
+$(NPM_TOOLS)/.installed: requirements/npm/package.json requirements/npm/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js (20.19+ or 22.12+) for Redocly CLI"; exit 1; }
+	rm -rf $(NPM_TOOLS) && mkdir -p $(NPM_TOOLS)
+	cp requirements/npm/package.json requirements/npm/package-lock.json $(NPM_TOOLS)/
+	cd $(NPM_TOOLS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+template: install $(VENV)-checkov/.installed $(NPM_TOOLS)/.installed ## sam validate --lint, cfn-lint (+ serverless rules), checkov, redocly lint
 	$(BIN)/sam validate --lint --template template.yaml
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(VENV)-checkov/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
+	@# openapi.yaml as each AuthMode deploys it (its security parts are CloudFormation conditions), as clients read it
+	mkdir -p .aws-sam/openapi
+	for mode in IAM JWT NONE; do $(BIN)/python -m localdev.standins.template $$mode > .aws-sam/openapi/$$mode.json || exit 1; done
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --config redocly.yaml
 
 build: install ## sam build (the layer for arm64, the function folder)
 	$(BIN)/sam build --template template.yaml
@@ -69,9 +84,23 @@ lock: install ## re-pin requirements/dev.txt, the layer's and the bench peer's r
 		-c requirements/dev.txt -o layers/stream_tokens/requirements.txt
 	$(BIN)/uv pip compile --quiet --python-version 3.13 --no-header benchmarks/peers/cloudflare_sdk/requirements.in \
 		-c requirements/dev.txt -o benchmarks/peers/cloudflare_sdk/requirements.txt
+	cd requirements/npm && npm install --package-lock-only --ignore-scripts --no-audit --no-fund
 
 deploy: build ## sam deploy --guided (needs AWS credentials)
 	$(BIN)/sam deploy --guided
 
+dashboard: install ## rewrite the CloudWatch dashboard in template.yaml from observability.py's metric names
+	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.dashboard
+
+costs: install ## the README's cost per million tokens: prices in operations/costs.py, log bytes measured through the handler
+	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.costs
+
+publish: build ## sam package + sam publish to the Serverless Application Repository (S3_BUCKET=..., AWS credentials)
+	@test -n "$(S3_BUCKET)" || { echo "usage: make publish S3_BUCKET=<a bucket serverlessrepo.amazonaws.com may read (README)>"; exit 1; }
+	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.publish check
+	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.publish template .aws-sam/build/template.yaml .aws-sam/build/publish.json
+	$(BIN)/sam package --template-file .aws-sam/build/publish.json --s3-bucket $(S3_BUCKET) --output-template-file .aws-sam/packaged.yaml
+	$(BIN)/sam publish --template .aws-sam/packaged.yaml --semantic-version $(VERSION)
+
 clean: ## remove build output and the virtual environment
-	rm -rf .aws-sam $(VENV) $(VENV)-checkov .mypy_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(VENV)-checkov $(NPM_TOOLS) .mypy_cache .ruff_cache

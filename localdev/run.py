@@ -19,6 +19,7 @@ import threading
 
 from .standins import stack, template
 from .standins.cloudflare_double import CloudflareDouble
+from .standins.cors import Cors
 from .standins.examples import ACCOUNT as EXAMPLE_ACCOUNT
 from .standins.examples import VIDEO as EXAMPLE_VIDEO
 from .standins.local_api import LocalHttpApi
@@ -27,14 +28,35 @@ from .standins.signing_keys import new_signing_key, public_jwk, secret_fields
 LOCAL_CUSTOMER_CODE = "localdev"
 BUDGET_TABLE = "stream-signed-urls-cloudflare-calls"  # in moto's DynamoDB, as template.yaml declares it
 
+CORS_OFF = "off (ALLOWED_ORIGINS=https://your.site,... to allow browser origins, as AllowedOrigins does)"
+
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def hold_stop_signals() -> None:
+    """Ctrl-C and SIGTERM are held (blocked) in this thread and, as threads inherit the mask, in every
+    thread started after this: they stay pending until `wait_for_stop_signal` takes one.
+
+    No Python signal handler runs at all, so none can interrupt other code: a handler that set a
+    threading.Event deadlocked when a second signal (make forwarding SIGTERM to a process group that
+    already got it, Ctrl-C pressed twice) re-entered it while it held the Event's lock, and the
+    interpreter's own handlers, restored as it exits, let a late second SIGTERM kill it.
+    """
+    assert threading.active_count() == 1, "hold the stop signals before any thread starts"
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def wait_for_stop_signal() -> signal.Signals:
+    """Sleep until Ctrl-C or SIGTERM arrives, whichever thread the kernel addressed it to."""
+    return signal.Signals(signal.sigwait(STOP_SIGNALS))
+
 
 def main() -> int:
+    hold_stop_signals()
     port = int(os.environ.get("PORT", "3000"))
     real_token = os.environ.get("CLOUDFLARE_API_TOKEN")
     real_account = os.environ.get("CLOUDFLARE_ACCOUNT_ID")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     stack.apply_env(stack.FAKE_AWS_ENV)
     moto, endpoint = stack.start_moto()
@@ -64,9 +86,14 @@ def main() -> int:
         )
     )
     app = stack.load_function("mint_http")
+    cors = Cors.configured(os.environ.get("ALLOWED_ORIGINS", ""))  # as the AllowedOrigins parameter
     try:
         api = LocalHttpApi(
-            app.lambda_handler, template.routes(), port=port, timeout_seconds=template.function_timeout()
+            app.lambda_handler,
+            template.routes(),
+            port=port,
+            timeout_seconds=template.function_timeout(),
+            cors=cors,
         )
     except OSError as exc:
         print(f"cannot listen on 127.0.0.1:{port}: {exc.strerror} (set PORT=... to use another port)", file=sys.stderr)
@@ -86,19 +113,21 @@ def main() -> int:
         f"Stream signed URLs API on {api.url}  (Secrets Manager, DynamoDB: moto at {endpoint}; "
         f"Cloudflare: {upstream})\n"
         f"Routes: {', '.join(r.key for r in template.routes())}\n"
-        f"{signing}\n"
+        f"{signing}"
+        f"CORS: {'origins ' + ', '.join(cors.allow_origins) if cors else CORS_OFF}\n\n"
         "Try:\n"
         f"  curl -s -X POST {api.url}/videos/{video}/token -d '{{\"downloadable\": true}}'\n"
         f"  curl -s -X POST {api.url}/accounts/{account}/stream/{video}/token\n\n"
         "Ctrl-C to stop.",
         flush=True,
     )
-    stop.wait()
-    print("stopping", flush=True)
+    received = wait_for_stop_signal()
+    print(f"{received.name}: stopping", flush=True)
     api.stop()
     if double is not None:
         double.stop()
     moto.stop()
+    print("stopped", flush=True)
     return 0
 
 

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .apigw import LambdaContext, http_api_event
+from .cors import Cors
 from .template import Route
 
 _NOT_FOUND = '{"message":"Not Found"}'  # API Gateway's own answer for a request matching no route
@@ -26,12 +27,21 @@ class _Server(ThreadingHTTPServer):
 
 class LocalHttpApi:
     def __init__(
-        self, handler: Handler, routes: list[Route], *, port: int = 3000, timeout_seconds: float = 10.0
+        self,
+        handler: Handler,
+        routes: list[Route],
+        *,
+        port: int = 3000,
+        timeout_seconds: float = 10.0,
+        cors: Cors | None = None,
     ) -> None:
+        """`cors`: answer preflights and add CORS headers as API Gateway does (None: no CORS)."""
         self.handler = handler
         self.routes = routes
+        self.cors = cors
         self.timeout_seconds = timeout_seconds
         self._invoke_lock = threading.Lock()
+        self._stopped = False
         self._server = _Server(("127.0.0.1", port), self._request_handler())
 
     @property
@@ -43,10 +53,27 @@ class LocalHttpApi:
         return self
 
     def stop(self) -> None:
+        """No new connections; the invocation under way (if any) finishes, and none starts after it:
+        nothing the handler does (its log lines included) outlives this call."""
         self._server.shutdown()
+        with self._invoke_lock:
+            self._stopped = True
         self._server.server_close()
 
-    def invoke(self, method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
+    def invoke(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str
+    ) -> dict[str, Any] | None:
+        """The handler's answer to one request, or None once the API has stopped."""
+        if self.cors is None:
+            return self._route(method, target, headers, body, source_ip)
+        if self.cors.is_preflight(method, headers):  # answered by API Gateway: no route, authorizer or function
+            return self.cors.preflight(headers)
+        answer = self._route(method, target, headers, body, source_ip)
+        return None if answer is None else self.cors.on_answer(headers, answer)
+
+    def _route(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str
+    ) -> dict[str, Any] | None:
         raw_path, _, raw_query = target.partition("?")
         for route in self.routes:
             params = route.match(method, raw_path)
@@ -70,6 +97,8 @@ class LocalHttpApi:
             base64_body=bool(body) and not _is_text(body, headers.get("content-type", "")),
         )
         with self._invoke_lock:
+            if self._stopped:
+                return None
             try:
                 return self.handler(event, LambdaContext(timeout_seconds=self.timeout_seconds))
             except Exception:  # API Gateway's answer when the function itself fails
@@ -87,6 +116,9 @@ class LocalHttpApi:
                 body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 answer = api.invoke(self.command, self.path, headers, body, self.client_address[0])
+                if answer is None:  # stopped: the connection closes unanswered, as a server going away
+                    self.close_connection = True
+                    return
                 data = answer.get("body") or ""
                 payload = base64.b64decode(data) if answer.get("isBase64Encoded") else data.encode()
                 self.send_response(int(answer.get("statusCode", 200)))

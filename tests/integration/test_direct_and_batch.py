@@ -21,6 +21,7 @@ from tests.support.keys import sensitive_key
 from tests.support.log_hygiene import sensitive
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
+INVOCATION = Path(__file__).resolve().parents[2] / "layers/stream_tokens/stream_tokens/runtime/invocation.py"
 OTHER = "5d5bc37ffcf54c9b82e996823bffbb81"
 
 
@@ -185,6 +186,23 @@ def test_the_batch_route_answers_per_item_in_order(app, double):
     assert len(double.token_requests()) == 2
 
 
+def test_flags_work_in_a_batch_item_and_a_direct_invocation(app, direct, double):
+    answer = app.post(
+        "/videos/tokens",
+        {"requests": [{"identifier": VIDEO, "flags": {"original": True}}, {"identifier": OTHER, "flags": {"x": 1}}]},
+    )
+    assert answer.status == 200
+    first, second = answer.body["result"]
+    assert first["success"] is True
+    assert sensitive(first["result"]["token"])
+    assert [e["source"]["pointer"] for e in second["errors"]] == ["/requests/1/flags/x"]
+    assert direct({"identifier": OTHER, "flags": {"original": False}})["video_id"] == OTHER
+    assert [r.body["flags"] for r in double.token_requests()] == [{"original": True}, {"original": False}]
+    with pytest.raises(errors.InvalidRequest) as caught:
+        direct({"identifier": VIDEO, "flags": {"original": "yes"}})
+    assert [d.pointer for d in caught.value.details] == ["/flags/original"]
+
+
 @pytest.mark.parametrize(
     ("body", "pointers"),
     [
@@ -343,6 +361,6 @@ def test_a_raised_error_carries_no_frames_of_the_layer(direct, double):
     with pytest.raises(errors.InvalidRequest) as caught:
         direct({"identifier": "nope", "exp": 1})
     files = [frame.filename for frame in traceback.extract_tb(caught.value.__traceback__)]
-    assert any(f.endswith("mint_direct/app.py") for f in files)
-    assert not [f for f in files if "/stream_tokens/" in f]
+    # only the one frame that raises it (runtime/invocation.py): nothing of where it was found
+    assert [f for f in files if "/stream_tokens/" in f] == [str(INVOCATION)]
     assert "(at /identifier)" in str(caught.value)

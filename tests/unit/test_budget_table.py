@@ -218,3 +218,18 @@ def test_a_long_outage_keeps_only_the_calls_a_window_can_still_see():
     recorded = store.counts.by_bucket()
     assert min(recorded) >= int(clock.now // BUCKET_SECONDS) - WINDOW_BUCKETS - budget_table.LAG_BUCKETS
     assert sum(recorded.values()) <= (WINDOW_BUCKETS + budget_table.LAG_BUCKETS + 1) * BUCKET_SECONDS + 1
+
+
+def test_the_share_used_is_the_deployments_as_last_seen_or_the_static_shares_on_the_fallback():
+    clock, store = Clock(), MemoryStore()
+    static = CallBudget(per_second=0.01, burst=4, clock=clock)
+    budget = container(store, clock, share=20, fallback=static)
+    for _ in range(5):
+        budget.take()
+    assert budget.used_percent() == pytest.approx(25.0)  # 5 of 20
+    store.failing = "ThrottlingException"
+    clock.now += LEASE_SECONDS + 1
+    budget.take()  # the table fails: one call of the static share's 4
+    assert budget.used_percent() == pytest.approx(25.0, abs=1)
+    budget.take()
+    assert budget.used_percent() == pytest.approx(50.0, abs=1)

@@ -204,6 +204,17 @@ class SharedCallBudget:
                     self.on_fallback(exc.reason)
                 return self._take_fallback(now)
 
+    def used_percent(self) -> float:
+        """How much of the deployment's share is spent, as this container last saw the table, in
+        percent (its static share's while on the fallback)."""
+        with self._lock:
+            now = (self.clock or wall_clock)()
+            if now < self._table_again_at:
+                return self.fallback.used_percent()
+            bucket = _bucket(now)
+            spent = most_in_a_window(self._with_own_changes(self._known, bucket), bucket)
+            return min(100.0, 100.0 * spent / self.share)
+
     def _take_fallback(self, now: float) -> float:
         wait = self.fallback.take()
         if wait == 0.0:

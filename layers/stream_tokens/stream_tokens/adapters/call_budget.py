@@ -26,6 +26,10 @@ class CallSpender(Protocol):
         """Spend one call if there is one: 0.0; otherwise the seconds until there is one."""
         ...
 
+    def used_percent(self) -> float:
+        """How much of the share is spent, in percent (100: the next call waits)."""
+        ...
+
 
 class CallBudget:
     """This container's share of Cloudflare's API rate limit: a thread-safe token bucket.
@@ -52,6 +56,11 @@ class CallBudget:
                 self._tokens -= 1
                 return 0.0
             return (1 - self._tokens) / self.per_second if self.per_second > 0 else math.inf
+
+    def used_percent(self) -> float:
+        """How much of the share is spent as of the last call, in percent (100: the next call waits)."""
+        with self._lock:
+            return 100.0 * max(0.0, 1 - self._tokens / self.burst)
 
 
 class RateLimitHalt:
