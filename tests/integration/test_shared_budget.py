@@ -4,6 +4,7 @@ every call arrived; and the fallback to the static split when DynamoDB fails."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import socket
@@ -17,9 +18,11 @@ from typing import Any
 import pytest
 
 from localdev.standins import stack, template
+from localdev.standins.apigw import LambdaContext
 from localdev.standins.cloudflare_double import Fault
-from localdev.standins.examples import CUSTOMER_CODE
+from localdev.standins.examples import CUSTOMER_CODE, VIDEO
 from stream_tokens.adapters import budget_table
+from tests.support import aws_permissions
 from tests.support.function import MintApp, emf_records, function_log_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -221,3 +224,31 @@ def test_a_throttled_table_falls_back_after_the_clients_bounded_retry(container,
         aws_calls.app = throttle.app
     assert throttle.throttled == 2  # the Config's total_max_attempts
     assert fallbacks(capsys) == ["ThrottlingException"]
+
+
+# -- least privilege: the budget's DynamoDB calls, against the minting roles as template.yaml writes them
+def test_the_budget_tables_calls_are_allowed_by_both_minting_roles_as_written(
+    container, budget_env, moto_endpoint, aws_call_record
+):
+    app, _ = container
+    start = len(aws_call_record)
+    assert app.mint({}).status == 200  # PutItem: a new item
+    item = {budget_table.KEY_ATTRIBUTE: {"S": budget_table.BUDGET_KEY}}
+    stack.dynamodb_client(moto_endpoint).delete_item(TableName=budget_env["UPSTREAM_BUDGET_TABLE"], Key=item)
+    assert app.mint({}).status == 200  # PutItem on a version gone, no item in the answer: GetItem, PutItem
+    direct = stack.load_function("mint_direct")
+    assert "token" in direct.lambda_handler({"identifier": VIDEO}, LambdaContext(function_name="mint-direct"))
+    calls = [call for call in aws_call_record[start:] if call.action.startswith("dynamodb:")]
+    assert {(call.function, call.action) for call in calls} == {
+        ("MintFunction", "dynamodb:PutItem"),
+        ("MintFunction", "dynamodb:GetItem"),
+        ("MintDirectFunction", "dynamodb:PutItem"),
+    }
+    assert aws_permissions.denied(calls) == []
+    without_get = copy.deepcopy(template.template()["Resources"])
+    for resource in without_get.values():
+        if resource["Type"] == "AWS::IAM::Policy":
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                statement["Action"] = [a for a in statement["Action"] if a != "dynamodb:GetItem"]
+    refused = aws_permissions.denied(calls, without_get)
+    assert {(call.function, call.action) for call, _ in refused} == {("MintFunction", "dynamodb:GetItem")}
