@@ -23,21 +23,19 @@ def test_the_table_is_on_demand_encrypted_and_forgets_old_counts():
 
 def test_only_the_minting_roles_may_read_and_write_it_and_only_what_the_budget_calls():
     table = T["Globals"]["Function"]["Environment"]["Variables"][BUDGET_TABLE_VARIABLE]["!Ref"]
-    granting = {
-        name: resource
-        for name, resource in RESOURCES.items()
-        if resource["Type"] == "AWS::IAM::Policy" and table in str(resource["Properties"]["PolicyDocument"])
-    }
-    assert len(granting) == 1
-    [policy] = granting.values()
-    assert {role["!Ref"] for role in policy["Properties"]["Roles"]} == MINTING_ROLES
-    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Allow"
-    assert sorted(statement["Action"]) == ["dynamodb:GetItem", "dynamodb:PutItem"]  # swap() and _read()
-    assert statement["Resource"] == {"!GetAtt": f"{table}.Arn"}
-    for name, resource in RESOURCES.items():  # no role reaches it any other way
-        if resource["Type"] == "AWS::IAM::Role":
-            assert "dynamodb" not in str(resource["Properties"]).lower(), name
+    granting: dict[str, list[dict]] = {}
+    for name, resource in RESOURCES.items():
+        assert resource["Type"] not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"), name  # inline only
+        for policy in resource["Properties"].get("Policies", []) if resource["Type"] == "AWS::IAM::Role" else []:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if table in str(statement) or "dynamodb" in str(statement).lower():
+                    granting.setdefault(name, []).append(statement)
+    assert set(granting) == MINTING_ROLES
+    for statements in granting.values():
+        [statement] = statements
+        assert statement["Effect"] == "Allow"
+        assert sorted(statement["Action"]) == ["dynamodb:GetItem", "dynamodb:PutItem"]  # swap() and _read()
+        assert statement["Resource"] == {"!GetAtt": f"{table}.Arn"}
 
 
 def test_the_functions_get_the_table_and_the_share():

@@ -53,6 +53,14 @@ def test_functions_run_python313_on_arm64_with_the_powertools_release_the_tests_
     assert sorted(p.name for p in (ROOT / "functions" / "mint_http").iterdir() if p.suffix == ".py") == ["app.py"]
 
 
+BUDGET_STATEMENT = {  # the shared Cloudflare budget's table (issue 13; tests/template/test_budget_table_template.py)
+    "Sid": "CountCloudflareCalls",
+    "Effect": "Allow",
+    "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+    "Resource": {"!GetAtt": "CloudflareCallBudgetTable.Arn"},
+}
+
+
 def test_the_role_reads_one_secret_and_writes_one_log_group():
     role = RESOURCES["MintFunctionRole"]["Properties"]
     assert "ManagedPolicyArns" not in role
@@ -64,6 +72,7 @@ def test_the_role_reads_one_secret_and_writes_one_log_group():
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": {"!GetAtt": "MintFunctionLogGroup.Arn"},
         },
+        BUDGET_STATEMENT,
     ]
     assert RESOURCES["MintFunction"]["Properties"]["Role"] == {"!GetAtt": "MintFunctionRole.Arn"}
 
@@ -131,6 +140,7 @@ def test_the_direct_function_is_wired_to_eventbridge_and_lambda_destinations():
         (["logs:CreateLogStream", "logs:PutLogEvents"], {"!GetAtt": "MintDirectFunctionLogGroup.Arn"}),
         ("events:PutEvents", default_bus),
         ("sqs:SendMessage", {"!GetAtt": "MintFailureQueue.Arn"}),
+        (BUDGET_STATEMENT["Action"], BUDGET_STATEMENT["Resource"]),
     ]
     assert {"MintDirectFunctionArn", "MintFailureQueueUrl"} <= set(T["Outputs"])
     env = function_environment({})
