@@ -37,8 +37,29 @@ def start_moto() -> tuple[ThreadedMotoServer, str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines on the console
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    werkzeug_server = server._server  # moto keeps its werkzeug server here; requests reach its .app
+    assert werkzeug_server is not None
+    werkzeug_server.app = DynamoDbOneAtATime(werkzeug_server.app)
     host, port = server.get_host_and_port()
     return server, f"http://{host}:{port}"
+
+
+class DynamoDbOneAtATime:
+    """DynamoDB applies conditional writes to an item one at a time, each checked against the item
+    as the write before it left it. moto 5.2.5's threaded server checks a condition and then writes,
+    unlocked: under load, two PutItems conditioned on the same version both succeeded (seen in
+    tests/integration/test_shared_budget.py, where it let the budget grant one call too many). This
+    WSGI layer answers DynamoDB's requests one at a time, which restores DynamoDB's guarantee."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self.app(environ, start_response)
+        with self._lock:
+            return list(self.app(environ, start_response))  # the whole answer, made under the lock
 
 
 class AwsCalls:

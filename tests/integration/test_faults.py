@@ -223,6 +223,51 @@ def test_retries_are_paid_from_the_share(app, double, monkeypatch):
     assert len(double.token_requests()) == 2  # the call and one retry: the second retry had no budget
 
 
+class SpendingLog:
+    """A share that never runs out, writing each call it grants into `events`."""
+
+    def __init__(self, events: list) -> None:
+        self.events = events
+
+    def take(self) -> float:
+        self.events.append("call")
+        return 0.0
+
+    def used_percent(self) -> float:
+        return 0.0
+
+
+def test_a_retrys_call_is_spent_after_its_backoff_right_before_it_is_sent(double, monkeypatch):
+    import urllib3.util.retry
+
+    from stream_tokens.adapters.call_budget import CallLimits
+    from stream_tokens.adapters.cloudflare_api import CloudflareStreamApi
+
+    events: list = []
+    monkeypatch.setattr(urllib3.util.retry.time, "sleep", lambda seconds: events.append(("sleep", seconds)))
+    double.fail_next(Fault(503, headers={"Retry-After": "0"}), Fault(503, headers={"Retry-After": "0"}))
+    api = CloudflareStreamApi(
+        double.base_url, connect_timeout=2, read_timeout=2, max_retries=3, calls=SpendingLog(events)
+    )
+    token = api.create_token(
+        ACCOUNT, VIDEO, {}, {"Authorization": f"Bearer {double.api_token}"}, CallLimits(time.monotonic() + 10)
+    )
+    assert token.count(".") == 2
+    # Retry-After: 0 means urllib3's backoff (0, then 1 s); each call is spent after its wait, so the
+    # budget's clock and Cloudflare's agree on when the call was made
+    assert events == ["call", "call", ("sleep", 1.0), "call"]
+    assert len(double.token_requests()) == 3
+
+
+def test_a_retry_the_share_cannot_pay_for_is_not_sent_and_says_so(app, double, monkeypatch):
+    use_budget(monkeypatch, 20)  # a burst of 2 calls
+    double.fail_next(*times(Fault(503, headers={"Retry-After": "0"})))
+    answer = app.mint({})
+    assert answer.status == 502
+    assert "no call left for a retry" in answer.body["errors"][0]["message"]
+    assert len(double.token_requests()) == 2
+
+
 def test_local_signing_is_not_limited(app, double, moto_endpoint, monkeypatch):
     from localdev.standins.signing_keys import secret_fields
     from localdev.standins.stack import create_secret

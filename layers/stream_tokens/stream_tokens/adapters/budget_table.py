@@ -24,9 +24,10 @@ ALL_OLD; a GetItem when the answer carries none) and tries again on that.
 
 Why this bounds every sliding span: a lease written in bucket b (its clock read before the write)
 spends its calls within LEASE_SECONDS of that (a write that outlasts it voids the lease), and each
-call reaches Cloudflare within SEND_SLACK_SECONDS of being taken (a retry's backoff and Retry-After
-happen after its take(), within the invocation's deadline, so within the function's 15 s timeout;
-plus 1 s for clocks: Lambda hosts keep time with the Amazon Time Sync Service). So the calls of
+call reaches Cloudflare within SEND_SLACK_SECONDS of being taken (a call is taken right before it
+is sent, a retry's after its backoff or Retry-After: what remains is connecting and sending, within
+the invocation's deadline, so within the function's 15 s timeout; plus 1 s for clocks: Lambda hosts
+keep time with the Amazon Time Sync Service). So the calls of
 bucket b reach Cloudflare in [b*B, b*B + B + LEASE + SLACK). A span [s, s + 300) can only see the
 calls of buckets b with b*B in (s - B - LEASE - SLACK, s + 300): at most WINDOW_BUCKETS = ceil((300
 + B + LEASE + SLACK) / B) consecutive buckets. A lease is granted only if, for every run of

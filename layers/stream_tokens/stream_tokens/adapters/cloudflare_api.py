@@ -30,7 +30,7 @@ from typing import Any, NoReturn, Self
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import ConnectionPool
-from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
@@ -50,6 +50,7 @@ from .call_budget import CallLimits, CallSpender
 RETRY_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
 RATE_LIMIT_BLOCK_SECONDS = 300  # Cloudflare blocks every call for 5 minutes past its limit
 _MAX_UPSTREAM_MESSAGE = 500
+_NO_CALL_FOR_RETRY = "Cloudflare failed, and this deployment's share of its rate limit had no call left for a retry"
 
 
 @dataclass(frozen=True)
@@ -86,12 +87,23 @@ class DeadlineRetry(Retry):
         _stacktrace: TracebackType | None = None,
     ) -> Self:
         new_retry = super().increment(method, url, response, error, _pool, _stacktrace)
-        wait = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
-        wait = new_retry.get_backoff_time() if wait is None else wait
         call = _current_call.get() or _UNBOUNDED
-        if call.refuses_retry(wait, response) or (call.calls is not None and call.calls.take() > 0):
+        if call.refuses_retry(new_retry.wait_before_retry(response), response):
             raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
         return new_retry
+
+    def wait_before_retry(self, response: BaseHTTPResponse | None) -> float:
+        """How long `sleep` will wait: a non-zero Retry-After, else the backoff (urllib3's rule)."""
+        retry_after = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
+        return retry_after if retry_after else self.get_backoff_time()
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        """Wait, then spend the retry's call from the share: right before it is sent, so that the
+        budget's clock and Cloudflare's agree on when it was made. No call left: no retry."""
+        super().sleep(response)
+        call = _current_call.get() or _UNBOUNDED
+        if call.calls is not None and call.calls.take() > 0:
+            raise MaxRetryError(None, None, ResponseError(_NO_CALL_FOR_RETRY))  # type: ignore[arg-type]
 
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
         """Cloudflare's Retry-After; one that cannot be read means "back off as usual"."""
@@ -238,6 +250,8 @@ class CloudflareStreamApi:
         try:
             with _within(_Call(limits, timeout[0] + timeout[1], self.calls, retry)):
                 return self.session.request(method, self.base_url + path, json=body, headers=auth, timeout=timeout)
+        except requests.exceptions.RetryError:  # only DeadlineRetry.sleep raises it (raise_on_status is off)
+            raise UpstreamUnavailable(_NO_CALL_FOR_RETRY) from None
         except requests.RequestException as exc:
             if _is_timeout(exc):
                 raise UpstreamTimeout("Cloudflare did not answer in time") from None
