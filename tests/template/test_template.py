@@ -30,7 +30,14 @@ def test_functions_run_python313_on_arm64_with_powertools_and_our_layer():
     )
     assert ours == {"!Ref": "StreamTokensLayer"}
     layer = RESOURCES["StreamTokensLayer"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}  # ships bytecode
+    for name in ("MintFunction", "MintDirectFunction", "RotateSigningKeyFunction"):
+        metadata = RESOURCES[name]["Metadata"]
+        assert (metadata["BuildMethod"], metadata["BuildArchitecture"], metadata["ContextPath"]) == (
+            "makefile",
+            "arm64",
+            "functions",
+        )
     assert layer["Properties"]["ContentUri"] == "layers/stream_tokens/"
     mint = RESOURCES["MintFunction"]["Properties"]
     assert (mint["CodeUri"], mint["Handler"]) == ("functions/mint_http/", "app.lambda_handler")
