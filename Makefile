@@ -29,10 +29,11 @@ install: $(VENV)/.installed ## create .venv with the pinned dependencies
 run: install ## the API on http://127.0.0.1:$${PORT:-3000}, no Docker, no AWS
 	$(BIN)/python -m localdev.run
 
-lint: install ## ruff (lint + format) and mypy
+lint: install ## ruff (lint + format), mypy (code and tests), import-linter (the layer's architecture)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/stream_tokens/stream_tokens functions localdev benchmarks
+	$(BIN)/mypy layers/stream_tokens/stream_tokens functions localdev benchmarks tests
+	PYTHONPATH=layers/stream_tokens:. $(BIN)/lint-imports
 
 $(VENV)-checkov/.installed: requirements/checkov.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found"; exit 1; }

@@ -44,17 +44,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localdev import stack, template
-from localdev.apigw import http_api_event
-from localdev.cloudflare_double import CloudflareDouble
-from localdev.native_overlay import native_overlay
-from localdev.signing_keys import new_signing_key, secret_fields
+from localdev.standins import stack, template
+from localdev.standins.apigw import http_api_event
+from localdev.standins.cloudflare_double import CloudflareDouble
+from localdev.standins.examples import ACCOUNT, VIDEO
+from localdev.standins.native_overlay import native_overlay
+from localdev.standins.signing_keys import new_signing_key, secret_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 RESULTS = ROOT / "bench-results.json"
-ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
-VIDEO = "ea95132c15732412d22c1476fa83f27a"
 CUSTOMER_CODE = "bench"
 BATCH_SIZE = 100
 HIDDEN_MODULES = ["awscrt", "OpenSSL"]  # not on Lambda's Python runtime (see worker.Hidden)

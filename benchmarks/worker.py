@@ -92,7 +92,8 @@ def main() -> None:
 
     began = time.perf_counter()
     module_spec = importlib.util.spec_from_file_location("app", spec["entry"])
-    assert module_spec and module_spec.loader
+    assert module_spec
+    assert module_spec.loader
     app = importlib.util.module_from_spec(module_spec)
     sys.modules["app"] = app
     module_spec.loader.exec_module(app)

@@ -1,3 +1,3 @@
-"""Local stand-ins for what the function meets in AWS: API Gateway's events, Secrets Manager
-(moto), Cloudflare (a loopback double), and `make run`'s local HTTP API. Development only: none of
-this is deployed."""
+"""Development only, never deployed: the commands `make run` (`run`), `make load` (`load`) and
+`make events` (`make_events`), and in `standins/` the local stand-ins for API Gateway, AWS (moto)
+and Cloudflare that these commands, the tests and the benchmarks share."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 
-from .apigw import http_api_event
-from .run import EXAMPLE_ACCOUNT, EXAMPLE_VIDEO
-from .template import ROOT, routes
+from .standins.apigw import http_api_event
+from .standins.examples import ACCOUNT as EXAMPLE_ACCOUNT
+from .standins.examples import VIDEO as EXAMPLE_VIDEO
+from .standins.template import ROOT, routes
 
 EVENTS = ROOT / "events"
 OTHER_VIDEO = "5d5bc37ffcf54c9b82e996823bffbb81"

@@ -16,13 +16,13 @@ import signal
 import sys
 import threading
 
-from . import stack, template
-from .cloudflare_double import CloudflareDouble
-from .local_api import LocalHttpApi
-from .signing_keys import new_signing_key, public_jwk, secret_fields
+from .standins import stack, template
+from .standins.cloudflare_double import CloudflareDouble
+from .standins.examples import ACCOUNT as EXAMPLE_ACCOUNT
+from .standins.examples import VIDEO as EXAMPLE_VIDEO
+from .standins.local_api import LocalHttpApi
+from .standins.signing_keys import new_signing_key, public_jwk, secret_fields
 
-EXAMPLE_ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"  # Cloudflare's documentation example
-EXAMPLE_VIDEO = "ea95132c15732412d22c1476fa83f27a"
 LOCAL_CUSTOMER_CODE = "localdev"
 
 

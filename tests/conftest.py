@@ -3,27 +3,19 @@ as Lambda loads it, and the log collector behind the "no secret in any log line"
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import secrets
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from localdev import stack, template
-from localdev.apigw import LambdaContext, http_api_event
-from tests import documented
-from tests.keys import register_key
-from tests.log_hygiene import SUITE_OUTPUT, sensitive
-
-ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"  # the account the events in events/ name
-VIDEO = "ea95132c15732412d22c1476fa83f27a"
-CUSTOMER_CODE = "f33zs165nr7gyfy4"
+from localdev.standins import stack, template
+from localdev.standins.examples import ACCOUNT, CUSTOMER_CODE
+from tests.support.function import MintApp
+from tests.support.keys import register_key
+from tests.support.log_hygiene import SUITE_OUTPUT, sensitive
 
 os.environ.update(stack.FAKE_AWS_ENV)
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "DEBUG")  # so that debug lines are scanned for secrets too
@@ -69,7 +61,7 @@ def api_token() -> str:
 
 @pytest.fixture
 def double(api_token: str) -> Iterator[Any]:
-    from localdev.cloudflare_double import CloudflareDouble
+    from localdev.standins.cloudflare_double import CloudflareDouble
 
     with CloudflareDouble(ACCOUNT, api_token=api_token) as cloudflare:
         yield cloudflare
@@ -105,81 +97,6 @@ def function_env(monkeypatch: pytest.MonkeyPatch, secret_arn: str, double: Any) 
     return env
 
 
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: dict[str, Any]
-
-    @property
-    def error_pointers(self) -> list[str | None]:
-        return [e.get("source", {}).get("pointer") for e in self.body["errors"]]
-
-    @property
-    def error_codes(self) -> list[int]:
-        return [e["code"] for e in self.body["errors"]]
-
-
-class MintApp:
-    """The HTTP function in a fresh container, invoked with API Gateway v2 events."""
-
-    def __init__(self) -> None:
-        self.module = stack.load_function("mint_http")
-
-    def invoke(self, event: dict[str, Any], timeout_seconds: float = 10.0) -> Answer:
-        result = self.module.lambda_handler(event, LambdaContext(timeout_seconds=timeout_seconds))
-        assert set(result) >= {"statusCode", "body"}, result
-        body = json.loads(result["body"])
-        assert set(body) == {"success", "errors", "messages", "result"}, body
-        headers = {k.lower(): v for k, v in result.get("headers", {}).items()}
-        documented.check(event, result["statusCode"], headers, body)
-        return Answer(result["statusCode"], headers, body)
-
-    def post(self, path: str, body: Any = None, **event_options: Any) -> Answer:
-        """POST as API Gateway would deliver it: the matching route's key and path parameters."""
-        raw = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
-        for route in template.routes():
-            params = route.match("POST", path)
-            if params is not None:
-                event_options.setdefault("route_key", route.key)
-                event_options.setdefault("path_parameters", params)
-        return self.invoke(http_api_event("POST", path, raw, **event_options))
-
-    def mint(self, body: Any = None, video: str = VIDEO) -> Answer:
-        return self.post(f"/videos/{video}/token", body)
-
-    def mint_in_account(self, body: Any = None, account: str = ACCOUNT, video: str = VIDEO) -> Answer:
-        return self.post(f"/accounts/{account}/stream/{video}/token", body)
-
-
 @pytest.fixture
 def app(function_env: dict[str, str]) -> MintApp:
     return MintApp()
-
-
-def emf_records(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    """The CloudWatch embedded-metric lines printed so far; the output is printed again, so that
-    it stays in the test's captured output, which the log scan reads."""
-    out = capsys.readouterr().out
-    print(out, end="")
-    return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
-
-
-@contextmanager
-def function_log_lines() -> Iterator[list[str]]:
-    """The function's log lines while inside, formatted as Powertools writes them."""
-    from stream_tokens.observability import logger
-
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(self.format(record))
-
-    handler = Collect()
-    handler.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(handler)
-    try:
-        yield lines
-    finally:
-        logging.getLogger(logger.name).removeHandler(handler)

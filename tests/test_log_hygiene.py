@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.log_hygiene import SENSITIVE, SUITE_OUTPUT
+from tests.support.log_hygiene import SENSITIVE, SUITE_OUTPUT
 
 
 @pytest.mark.last

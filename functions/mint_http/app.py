@@ -15,10 +15,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stream_tokens import http_answers, runtime
-from stream_tokens.errors import RouteNotFound
+from stream_tokens.domain.errors import RouteNotFound
 from stream_tokens.observability import logger, metrics
-from stream_tokens.validation import MAX_BATCH_BODY_BYTES, batch_body, decode_body
+from stream_tokens.runtime import bootstrap, http
+from stream_tokens.runtime.http import MAX_BATCH_BODY_BYTES, batch_body, decode_body
 
 app = APIGatewayHttpResolver()
 
@@ -36,32 +36,32 @@ def mint(identifier: str) -> Response[str]:
 @app.post("/videos/tokens")
 def mint_batch() -> Response[str]:
     event = app.current_event
-    service = runtime.token_service()
+    service = bootstrap.token_service()
     body = decode_body(event.body, base64_encoded=bool(event.is_base64_encoded), limit=MAX_BATCH_BODY_BYTES)
-    requests = batch_body(body, max_items=service.settings.batch_max_items)
-    outcomes = service.mint_many(requests, at="/requests", deadline=runtime.deadline(app.lambda_context))
-    return http_answers.batch(outcomes)
+    requests = batch_body(body, max_items=service.policy.batch_max_items)
+    outcomes = service.mint_many(requests, at="/requests", deadline=bootstrap.deadline(app.lambda_context))
+    return http.batch(outcomes)
 
 
 def _mint(identifier: str, account_id: str | None) -> Response[str]:
     event = app.current_event
-    service = runtime.token_service()
+    service = bootstrap.token_service()
     request, account = service.validate(
         identifier, lambda: decode_body(event.body, base64_encoded=bool(event.is_base64_encoded)), account_id
     )
-    token = service.mint(request, account_id=account, deadline=runtime.deadline(app.lambda_context))
-    return http_answers.ok(token.to_json())
+    token = service.mint(request, account_id=account, deadline=bootstrap.deadline(app.lambda_context))
+    return http.ok(token.to_json())
 
 
 @app.exception_handler(Exception)
 def failed(exc: Exception) -> Response[str]:
-    return http_answers.error(exc)
+    return http.error(exc)
 
 
 @app.not_found
 def no_route(_: Exception) -> Response[str]:
     event = app.current_event
-    return http_answers.error(RouteNotFound(f"No route for {event.http_method} {event.path}"))
+    return http.error(RouteNotFound(f"No route for {event.http_method} {event.path}"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

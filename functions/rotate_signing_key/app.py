@@ -2,7 +2,7 @@
 
 Secrets Manager invokes it with `{"Step", "SecretId", "ClientRequestToken"}` once per step
 (createSecret, setSecret, testSecret, finishSecret) and retries a step that raises.
-Thin on purpose: the steps live in `stream_tokens.rotation`.
+Thin on purpose: the steps live in `stream_tokens.services.rotation`.
 """
 
 from __future__ import annotations
@@ -11,16 +11,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stream_tokens import observability, runtime
 from stream_tokens.observability import logger, metrics
+from stream_tokens.runtime import bootstrap
+from stream_tokens.runtime.invocation import failures_as_named_errors
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
-    deadline = runtime.deadline(context)
-    try:
-        rotation = runtime.signing_key_rotation()
+    deadline = bootstrap.deadline(context)
+    with failures_as_named_errors():
+        rotation = bootstrap.signing_key_rotation()
         rotation.run(event["Step"], event["SecretId"], event["ClientRequestToken"], deadline)
-    except Exception as exc:
-        raise observability.refused(exc).with_traceback(None) from None  # no layer frames in Lambda's report

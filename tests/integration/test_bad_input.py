@@ -16,12 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from localdev import stack, template
-from localdev.apigw import LambdaContext, http_api_event
-from localdev.local_api import LocalHttpApi
-from stream_tokens.errors import StreamTokenError
-from tests.conftest import ACCOUNT, VIDEO
-from tests.log_hygiene import sensitive
+from localdev.standins import stack, template
+from localdev.standins.apigw import LambdaContext, http_api_event
+from localdev.standins.examples import ACCOUNT, VIDEO
+from localdev.standins.local_api import LocalHttpApi
+from stream_tokens.domain.errors import StreamTokenError
+from tests.support.log_hygiene import sensitive
 
 EXAMPLES = 5000
 ONLY_REQUEST_CLOUDFLARE_SEES = re.compile(rf"/client/v4/accounts/{ACCOUNT}/stream/[0-9a-f]{{32}}/token")
@@ -119,7 +119,7 @@ def http_events(draw: st.DrawFn) -> dict[str, Any]:
         body = draw(http_bodies)
     encoded = draw(st.booleans()) and body is not None
     raw: Any = body
-    if encoded:
+    if encoded and body is not None:
         raw = draw(st.one_of(st.just(body.encode()), st.binary(max_size=50)))
     method = draw(st.sampled_from(["POST", "POST", "POST", "GET", "PUT"]))
     routes = [(r, r.match(method, path)) for r in template.routes()]
@@ -132,7 +132,8 @@ def http_events(draw: st.DrawFn) -> dict[str, Any]:
 
 def assert_only_valid_requests_reached_cloudflare(double: Any) -> None:
     for recorded in double.requests:
-        assert recorded.method == "POST" and ONLY_REQUEST_CLOUDFLARE_SEES.fullmatch(recorded.path), recorded.path
+        assert recorded.method == "POST", recorded.path
+        assert ONLY_REQUEST_CLOUDFLARE_SEES.fullmatch(recorded.path), recorded.path
 
 
 def test_any_http_event_gets_an_envelope_and_never_a_5xx(app, double):
@@ -150,7 +151,9 @@ def test_any_http_event_gets_an_envelope_and_never_a_5xx(app, double):
         assert status < 500, body
         assert body["success"] is (status == 200)
         for error in body["errors"]:
-            assert isinstance(error["code"], int) and error["code"] >= 1000 and error["message"]
+            assert isinstance(error["code"], int)
+            assert error["code"] >= 1000
+            assert error["message"]
         sent = len(double.requests) - before
         if status != 200:
             assert sent == 0
@@ -167,7 +170,10 @@ def test_any_http_event_gets_an_envelope_and_never_a_5xx(app, double):
     check()
     print("HTTP statuses over", sum(seen.values()), "events:", dict(seen))
     assert sum(seen.values()) >= EXAMPLES
-    assert seen[200] >= EXAMPLES // 50 and seen[400] >= EXAMPLES // 5 and seen[404] > 0 and seen[413] > 0, seen
+    assert seen[200] >= EXAMPLES // 50, seen
+    assert seen[400] >= EXAMPLES // 5, seen
+    assert seen[404] > 0, seen
+    assert seen[413] > 0, seen
 
 
 def nested(depth: int) -> Any:
@@ -213,7 +219,7 @@ def test_any_direct_payload_gets_a_result_or_a_named_4xx_error(direct, double):
             result = direct.lambda_handler(payload, LambdaContext(function_name="mint-direct"))
         except StreamTokenError as exc:
             seen[type(exc).__name__] += 1
-            assert exc.status < 500, (type(exc).__name__, exc.message)
+            assert exc.status < 500, (type(exc).__name__, exc.message)  # noqa: PT017 - either outcome is valid here
             assert len(double.requests) == before
             return
         if isinstance(result, list):
@@ -234,9 +240,9 @@ def test_any_direct_payload_gets_a_result_or_a_named_4xx_error(direct, double):
 
     check()
     assert sum(seen.values()) >= EXAMPLES
-    assert (
-        seen["token"] >= EXAMPLES // 200 and seen["list"] >= EXAMPLES // 20 and seen["InvalidRequest"] >= EXAMPLES // 5
-    ), seen
+    assert seen["token"] >= EXAMPLES // 200, seen
+    assert seen["list"] >= EXAMPLES // 20, seen
+    assert seen["InvalidRequest"] >= EXAMPLES // 5, seen
 
 
 INJECTIONS = [

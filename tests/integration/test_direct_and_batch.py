@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from localdev import stack
-from localdev.apigw import LambdaContext, http_api_event
-from localdev.cloudflare_double import Fault
-from localdev.signing_keys import secret_fields
-from stream_tokens import errors
-from tests.conftest import ACCOUNT, VIDEO, emf_records
-from tests.keys import sensitive_key
-from tests.log_hygiene import sensitive
+from localdev.standins import stack
+from localdev.standins.apigw import LambdaContext, http_api_event
+from localdev.standins.cloudflare_double import Fault
+from localdev.standins.examples import ACCOUNT, VIDEO
+from localdev.standins.signing_keys import secret_fields
+from stream_tokens.domain import errors
+from tests.support.function import emf_records
+from tests.support.keys import sensitive_key
+from tests.support.log_hygiene import sensitive
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 OTHER = "5d5bc37ffcf54c9b82e996823bffbb81"
@@ -53,9 +54,9 @@ def use_key(monkeypatch, moto_endpoint, double) -> dict:
         {"account_id": ACCOUNT, "api_token": double.api_token} | secret_fields(key),
     )
     monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     return key
 
 
@@ -65,7 +66,8 @@ def use_key(monkeypatch, moto_endpoint, double) -> dict:
 def test_one_object_returns_the_result_object(direct, double):
     result = direct(event("direct.single"))
     assert set(result) == {"token", "video_id", "expires_at", "urls"}
-    assert result["video_id"] == VIDEO and "mp4" in result["urls"]
+    assert result["video_id"] == VIDEO
+    assert "mp4" in result["urls"]
     assert double.token_requests()[0].body["accessRules"] == event("direct.single")["accessRules"]
 
 
@@ -106,17 +108,17 @@ def test_anything_that_is_not_a_request_is_an_invalid_request(direct, double, pa
 
 def test_a_configuration_problem_raises_configuration_error(direct, double, monkeypatch):
     monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     with pytest.raises(errors.ConfigurationError):
         direct({"identifier": VIDEO})
 
 
 def test_an_unexpected_failure_raises_internal_error(direct, double, monkeypatch):
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    monkeypatch.setattr(runtime.token_service().api, "issue", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(bootstrap.token_service().api, "issue", lambda *a, **k: 1 / 0)
     with pytest.raises(errors.InternalError):
         direct({"identifier": VIDEO})
 
@@ -125,7 +127,8 @@ def test_a_list_gives_a_list_in_order_and_a_bad_item_fails_alone(direct, double)
     results = direct(event("direct.list"))
     assert [r["success"] for r in results] == [True, False, True]
     assert [r["result"]["video_id"] for r in (results[0], results[2])] == [VIDEO, OTHER]
-    assert results[1]["status"] == 400 and results[1]["error_type"] == "InvalidRequest"
+    assert results[1]["status"] == 400
+    assert results[1]["error_type"] == "InvalidRequest"
     assert [e["source"]["pointer"] for e in results[1]["errors"]] == ["/1/downloadable"]
     assert results[1]["result"] is None
     assert len(double.token_requests()) == 2
@@ -146,9 +149,9 @@ def test_a_pipes_batch_of_sqs_records_reads_each_body(direct, double):
 
 def test_a_list_over_the_limit_or_empty_is_refused_whole(direct, double, monkeypatch):
     monkeypatch.setenv("BATCH_MAX_ITEMS", "3")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     with pytest.raises(errors.InvalidRequest, match="at most 3 items"):
         direct([{"identifier": VIDEO}] * 4)
     with pytest.raises(errors.InvalidRequest, match="must not be empty"):
@@ -171,7 +174,8 @@ def test_lists_are_signed_locally_too(direct, double, moto_endpoint, monkeypatch
 
 def test_the_batch_route_answers_per_item_in_order(app, double):
     answer = app.invoke(event("videos-tokens.batch"))
-    assert answer.status == 200 and answer.body["success"] is True
+    assert answer.status == 200
+    assert answer.body["success"] is True
     items = answer.body["result"]
     assert [i["success"] for i in items] == [True, False, True]
     assert sorted(e["source"]["pointer"] for e in items[1]["errors"]) == ["/requests/1/exp", "/requests/1/identifier"]
@@ -193,17 +197,19 @@ def test_the_batch_route_answers_per_item_in_order(app, double):
 )
 def test_a_malformed_batch_is_a_400(app, double, body, pointers):
     answer = app.post("/videos/tokens", body)
-    assert answer.status == 400 and answer.error_pointers == pointers
+    assert answer.status == 400
+    assert answer.error_pointers == pointers
     assert double.requests == []
 
 
 def test_the_batch_size_limit_is_configurable(app, double, monkeypatch):
     monkeypatch.setenv("BATCH_MAX_ITEMS", "2")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     answer = app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}] * 3})
-    assert answer.status == 400 and "at most 2 items" in answer.body["errors"][0]["message"]
+    assert answer.status == 400
+    assert "at most 2 items" in answer.body["errors"][0]["message"]
 
 
 TOKEN_ANSWER = {"success": True, "errors": [], "messages": [], "result": {"token": "eyJ.a.b"}}
@@ -228,9 +234,9 @@ def test_api_items_go_out_upstream_concurrency_at_a_time(app, double):
 
 def test_the_connection_pool_holds_every_concurrent_connection(app, double, monkeypatch):
     monkeypatch.setenv("UPSTREAM_CONCURRENCY", "16")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     for _ in range(3):
         double.fail_next(*[Fault(200, TOKEN_ANSWER, delay=0.05)] * 48)
         assert app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}] * 48}).status == 200
@@ -244,7 +250,8 @@ def test_a_429_stops_the_batch_at_once_even_with_retries_on(app, double, retry_a
     double.fail_next(Fault(200, TOKEN_ANSWER), *[limited] * 60)
     answer = app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}] * 40})
     items = answer.body["result"]
-    assert answer.status == 200 and answer.headers["retry-after"] == "300"
+    assert answer.status == 200
+    assert answer.headers["retry-after"] == "300"
     assert sum(i["success"] for i in items) == 1
     assert {i["error_type"] for i in items if not i["success"]} == {"RateLimited"}
     # the first success, then at most the four calls in flight when the first 429 came back
@@ -252,20 +259,21 @@ def test_a_429_stops_the_batch_at_once_even_with_retries_on(app, double, retry_a
 
 
 def test_one_items_unexpected_failure_fails_that_item_alone(direct, double, monkeypatch):
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    api = runtime.token_service().api
+    api = bootstrap.token_service().api
     real_issue = api.issue
 
-    def flaky(request, credentials, deadline):
+    def flaky(request, credentials, limits):
         if request.video_id == OTHER:
             raise KeyError("surprise")
-        return real_issue(request, credentials, deadline)
+        return real_issue(request, credentials, limits)
 
     monkeypatch.setattr(api, "issue", flaky)
     results = direct([{"identifier": VIDEO}, {"identifier": OTHER}, {"identifier": VIDEO}])
     assert [r["success"] for r in results] == [True, False, True]
-    assert results[1]["error_type"] == "InternalError" and "surprise" not in json.dumps(results[1])
+    assert results[1]["error_type"] == "InternalError"
+    assert "surprise" not in json.dumps(results[1])
 
 
 def test_a_mixed_batch_counts_tokens_by_issuer(app, double, capsys):
@@ -302,11 +310,12 @@ def test_a_direct_failure_is_logged_and_counted_once(direct, double, capsys):
 
 def test_a_batch_with_a_misconfigured_secret_fails_whole(app, double, monkeypatch):
     monkeypatch.setenv("SIGNING_MODE", "local")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     answer = app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}, {"identifier": OTHER}]})
-    assert answer.status == 500 and answer.error_codes == [10010]
+    assert answer.status == 500
+    assert answer.error_codes == [10010]
 
 
 def test_errors_are_counted_by_kind_in_a_batch(app, double, capsys):

@@ -50,7 +50,7 @@ def test_each_event_through_the_handler(app, double, name):
     assert sorted(p for p in answer.error_pointers) == sorted(pointers)
     assert len(double.token_requests()) == (0 if status != 200 else 2 if "tokens" in name else 1)
     if status == 200:
-        from tests.log_hygiene import sensitive
+        from tests.support.log_hygiene import sensitive
 
         results = answer.body["result"] if isinstance(answer.body["result"], list) else [answer.body]
         for item in results:

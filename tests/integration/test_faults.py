@@ -8,20 +8,21 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
-from localdev.apigw import http_api_event
-from localdev.cloudflare_double import Fault
-from stream_tokens.errors import ConfigurationError
-from tests.conftest import ACCOUNT, VIDEO
-from tests.log_hygiene import sensitive
+from localdev.standins.apigw import http_api_event
+from localdev.standins.cloudflare_double import Fault
+from localdev.standins.examples import ACCOUNT, VIDEO
+from stream_tokens.domain.errors import ConfigurationError
+from tests.support.log_hygiene import sensitive
 
 FUNCTION_TIMEOUT = 10.0  # seconds; connect timeout 2 s, read timeout 1 s (function_env), two retries at most
-OK = {
+OK: dict[str, Any] = {
     "success": True,
     "errors": [],
     "messages": [],
@@ -119,7 +120,8 @@ def test_cloudflare_fault_matrix(app, double, case):
     assert elapsed < case.within - 0.25, elapsed  # the answer leaves before the function's timeout
     if case.status != 200:
         assert case.message in answer.body["errors"][0]["message"]
-        assert answer.body["result"] is None and "Traceback" not in json.dumps(answer.body)
+        assert answer.body["result"] is None
+        assert "Traceback" not in json.dumps(answer.body)
     assert answer.headers.get("retry-after") == case.retry_after
 
 
@@ -128,12 +130,13 @@ def test_connection_refused(app, double, monkeypatch, caplog):
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     monkeypatch.setenv("CLOUDFLARE_BASE_URL", f"http://127.0.0.1:{closed_port}/client/v4")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     started = time.monotonic()
     answer = app.invoke(http_api_event("POST", f"/videos/{VIDEO}/token", "{}"), timeout_seconds=FUNCTION_TIMEOUT)
-    assert answer.status == 502 and "could not reach Cloudflare" in answer.body["errors"][0]["message"]
+    assert answer.status == 502
+    assert "could not reach Cloudflare" in answer.body["errors"][0]["message"]
     assert time.monotonic() - started < FUNCTION_TIMEOUT - 0.25
     retries = [r for r in caplog.records if r.name.startswith("urllib3") and r.getMessage().startswith("Retrying")]
     assert len(retries) == 2  # three attempts in all
@@ -141,7 +144,8 @@ def test_connection_refused(app, double, monkeypatch, caplog):
 
 def test_a_function_about_to_time_out_makes_no_call(app, double):
     answer = app.invoke(http_api_event("POST", f"/videos/{VIDEO}/token", "{}"), timeout_seconds=0.3)
-    assert answer.status == 504 and double.requests == []
+    assert answer.status == 504
+    assert double.requests == []
 
 
 # -- Secrets Manager ---------------------------------------------------------------------------
@@ -162,9 +166,9 @@ def test_access_denied_to_the_secret_is_a_configuration_error(app, double, monke
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     answer = app.mint({})
     assert answer.status == 500
     assert answer.body["errors"] == [{"code": 10010, "message": ConfigurationError.PUBLIC_MESSAGE}]
@@ -190,9 +194,9 @@ def use_budget(monkeypatch, calls_per_5_minutes: int) -> None:
     """One container's share: calls / 300 s / 2 functions; a minute's worth as the burst."""
     monkeypatch.setenv("UPSTREAM_CALLS_PER_5_MINUTES", str(calls_per_5_minutes))
     monkeypatch.setenv("UPSTREAM_BUDGET_CONTAINERS", "1")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
 
 
 def test_a_flood_beyond_the_deployments_share_never_reaches_cloudflare(app, double, monkeypatch):
@@ -220,9 +224,9 @@ def test_retries_are_paid_from_the_share(app, double, monkeypatch):
 
 
 def test_local_signing_is_not_limited(app, double, moto_endpoint, monkeypatch):
-    from localdev.signing_keys import secret_fields
-    from localdev.stack import create_secret
-    from tests.keys import sensitive_key
+    from localdev.standins.signing_keys import secret_fields
+    from localdev.standins.stack import create_secret
+    from tests.support.keys import sensitive_key
 
     monkeypatch.setenv(
         "CLOUDFLARE_SECRET_ARN",
@@ -236,14 +240,14 @@ def test_local_signing_is_not_limited(app, double, moto_endpoint, monkeypatch):
 
 def test_with_the_deployed_timeouts_a_hung_cloudflare_is_a_504_before_the_function_times_out(app, double, monkeypatch):
     """The template's own numbers: connect 2 s, read 3 s, two retries, a 15 s function."""
-    from localdev import template
+    from localdev.standins import template
 
     deployed = template.function_environment({})
     monkeypatch.setenv("UPSTREAM_READ_TIMEOUT_SECONDS", deployed["UPSTREAM_READ_TIMEOUT_SECONDS"])
     monkeypatch.setenv("UPSTREAM_CONNECT_TIMEOUT_SECONDS", deployed["UPSTREAM_CONNECT_TIMEOUT_SECONDS"])
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     timeout = template.function_timeout()
     double.fail_next(*times(Fault(200, OK, delay=4.0)))
     started = time.monotonic()

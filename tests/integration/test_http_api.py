@@ -10,12 +10,13 @@ import time
 import jwt
 import pytest
 
-from localdev.apigw import http_api_event
-from localdev.cloudflare_double import Fault
-from localdev.stack import create_secret, secrets_client
-from stream_tokens.errors import ConfigurationError
-from tests.conftest import ACCOUNT, CUSTOMER_CODE, VIDEO, emf_records, function_log_lines
-from tests.keys import sensitive_pem
+from localdev.standins.apigw import http_api_event
+from localdev.standins.cloudflare_double import Fault
+from localdev.standins.examples import ACCOUNT, CUSTOMER_CODE, VIDEO
+from localdev.standins.stack import create_secret, secrets_client
+from stream_tokens.domain.errors import ConfigurationError
+from tests.support.function import emf_records, function_log_lines
+from tests.support.keys import sensitive_pem
 
 OTHER_ACCOUNT = "f" * 32
 
@@ -41,10 +42,13 @@ def test_a_token_and_its_urls(app, double, route):
     assert answer.status == 200, answer.body
     assert answer.headers["cache-control"] == "no-store"
     assert answer.headers["content-type"] == "application/json"
-    assert answer.body["success"] is True and answer.body["errors"] == [] and answer.body["messages"] == []
+    assert answer.body["success"] is True
+    assert answer.body["errors"] == []
+    assert answer.body["messages"] == []
     result = answer.body["result"]
     token = result["token"]
-    assert result["video_id"] == VIDEO and result["expires_at"] == exp
+    assert result["video_id"] == VIDEO
+    assert result["expires_at"] == exp
     base = f"https://customer-{CUSTOMER_CODE}.cloudflarestream.com/{token}"
     assert result["urls"] == {
         "iframe": f"{base}/iframe",
@@ -54,7 +58,9 @@ def test_a_token_and_its_urls(app, double, route):
         "mp4": f"{base}/downloads/default.mp4",
     }
     claims = verify(token, double)
-    assert claims["sub"] == VIDEO and claims["exp"] == str(exp) and claims["downloadable"] is True
+    assert claims["sub"] == VIDEO
+    assert claims["exp"] == str(exp)
+    assert claims["downloadable"] is True
     (sent,) = double.token_requests()
     assert sent.path == f"/client/v4/accounts/{ACCOUNT}/stream/{VIDEO}/token"
     assert sent.headers["authorization"] == f"Bearer {double.api_token}"
@@ -83,7 +89,8 @@ def test_another_account_is_forbidden_and_never_reaches_cloudflare(app, double):
     assert answer.status == 403
     assert answer.error_pointers == ["/account_id"]
     assert "not the account" in answer.body["errors"][0]["message"]
-    assert answer.body["result"] is None and answer.body["success"] is False
+    assert answer.body["result"] is None
+    assert answer.body["success"] is False
     assert double.requests == []
 
 
@@ -114,13 +121,15 @@ def test_bad_requests_get_a_4xx_naming_the_field_and_never_reach_cloudflare(app,
 def test_base64_encoded_bodies_are_read(app, double):
     event = http_api_event("POST", f"/videos/{VIDEO}/token", b'{"downloadable": true}', base64_body=True)
     answer = app.invoke(event)
-    assert answer.status == 200 and "mp4" in answer.body["result"]["urls"]
+    assert answer.status == 200
+    assert "mp4" in answer.body["result"]["urls"]
 
 
 @pytest.mark.parametrize(("method", "path"), [("GET", f"/videos/{VIDEO}/token"), ("POST", "/videos"), ("POST", "/")])
 def test_unknown_routes_are_404_in_the_envelope(app, double, method, path):
     answer = app.invoke(http_api_event(method, path))
-    assert answer.status == 404 and answer.error_codes == [7003]
+    assert answer.status == 404
+    assert answer.error_codes == [7003]
     assert double.requests == []
 
 
@@ -133,9 +142,9 @@ def test_legacy_email_and_key_credentials(app, double, moto_endpoint, monkeypatc
         {"account_id": ACCOUNT, "api_email": double.api_email, "api_key": double.api_key},
     )
     monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     assert app.mint({}).status == 200
     sent = double.token_requests()[0]
     assert (sent.headers["x-auth-email"], sent.headers["x-auth-key"]) == (double.api_email, double.api_key)
@@ -144,9 +153,9 @@ def test_legacy_email_and_key_credentials(app, double, moto_endpoint, monkeypatc
 
 def test_in_api_mode_a_callers_signing_key_is_forwarded_to_cloudflare(app, double, monkeypatch):
     monkeypatch.setenv("SIGNING_MODE", "api")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     pem = sensitive_pem()
     answer = app.mint({"id": "e9db990a82666dd571c77f944a5c5c8d", "pem": pem})
     assert answer.status == 200
@@ -163,7 +172,7 @@ def test_the_container_keeps_one_connection_to_cloudflare(app, double):
 
 
 def test_a_rotated_token_is_picked_up_by_rereading_the_secret(app, double, secret_arn):
-    from tests.log_hygiene import sensitive
+    from tests.support.log_hygiene import sensitive
 
     assert app.mint({}).status == 200
     new_token = sensitive("rotated-" + double.api_token[::-1])
@@ -202,9 +211,9 @@ def test_a_missing_or_malformed_secret_is_a_generic_500_and_a_precise_log_line(
     else:
         arn = create_secret(moto_endpoint, f"bad-{time.time_ns()}", secret)
     monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     answer = app.mint({})
     assert answer.status == 500
     assert answer.body["errors"] == [{"code": 10010, "message": ConfigurationError.PUBLIC_MESSAGE}]
@@ -214,9 +223,9 @@ def test_a_missing_or_malformed_secret_is_a_generic_500_and_a_precise_log_line(
 
 
 def test_an_unexpected_failure_is_a_500_without_a_stack_trace(app, double, monkeypatch):
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    service = runtime.token_service()
+    service = bootstrap.token_service()
 
     def explode(*_, **__):
         raise RuntimeError("kaboom at line 42")
@@ -225,7 +234,9 @@ def test_an_unexpected_failure_is_a_500_without_a_stack_trace(app, double, monke
     answer = app.mint({})
     assert answer.status == 500
     text = json.dumps(answer.body)
-    assert "kaboom" not in text and "Traceback" not in text and "RuntimeError" not in text
+    assert "kaboom" not in text
+    assert "Traceback" not in text
+    assert "RuntimeError" not in text
 
 
 def app_endpoint() -> str:
@@ -242,7 +253,8 @@ def test_metrics_count_tokens_by_issuer_with_upstream_latency(app, double, capsy
     issued, latency = emf_records(capsys)
     units = [{m["Name"]: m["Unit"] for m in e["_aws"]["CloudWatchMetrics"][0]["Metrics"]} for e in (issued, latency)]
     assert units == [{"TokensIssued": "Count"}, {"UpstreamLatency": "Milliseconds"}]
-    assert issued["Issuer"] == "api" and issued["TokensIssued"] == [1.0]
+    assert issued["Issuer"] == "api"
+    assert issued["TokensIssued"] == [1.0]
     assert latency["UpstreamLatency"][0] > 0
 
 

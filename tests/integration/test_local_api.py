@@ -4,12 +4,8 @@ pointed at it, and `make run` itself started, used and stopped."""
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,12 +14,13 @@ import jwt
 import pytest
 import requests
 from cloudflare import Cloudflare
-from jwt.algorithms import RSAAlgorithm
 
-from localdev import template
-from localdev.local_api import LocalHttpApi
-from tests.conftest import ACCOUNT, VIDEO
-from tests.log_hygiene import sensitive
+from localdev.standins import template
+from localdev.standins.examples import ACCOUNT, VIDEO
+from localdev.standins.local_api import LocalHttpApi
+from localdev.standins.signing_keys import public_key
+from tests.support.log_hygiene import sensitive
+from tests.support.make_run import free_port, read_banner, start_make_run, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,12 +39,14 @@ def test_http_requests_become_events_for_the_handler(local_api, double):
     sensitive(answer.json()["result"]["token"])
     assert set(answer.json()["result"]["urls"]) == {"iframe", "hls", "dash", "thumbnail", "mp4"}
     refused = requests.post(f"{local_api.url}/videos/{VIDEO}/token", data="exp=1", timeout=10)
-    assert refused.status_code == 400 and refused.json()["errors"][0]["source"] == {"pointer": ""}
+    assert refused.status_code == 400
+    assert refused.json()["errors"][0]["source"] == {"pointer": ""}
 
 
 def test_paths_matching_no_route_get_api_gateways_own_404(local_api, double):
     answer = requests.get(f"{local_api.url}/nothing/here", timeout=10)
-    assert answer.status_code == 404 and answer.json() == {"message": "Not Found"}
+    assert answer.status_code == 404
+    assert answer.json() == {"message": "Not Found"}
     assert double.requests == []
 
 
@@ -55,49 +54,14 @@ def test_cloudflares_python_sdk_works_against_this_api(local_api, double):
     client = Cloudflare(api_token="not-used-by-the-local-api", base_url=local_api.url, max_retries=0)
     exp = int(time.time()) + 900
     result = client.stream.token.create(VIDEO, account_id=ACCOUNT, exp=exp, downloadable=True)
-    assert result is not None and result.token
+    assert result is not None
+    assert result.token
     sensitive(result.token)
     assert double.issued_tokens == [result.token]
     assert double.token_requests()[0].body["exp"] == exp
     with pytest.raises(cloudflare.PermissionDeniedError) as refused:
         client.stream.token.create(VIDEO, account_id="f" * 32)
     assert refused.value.status_code == 403
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_make_run(port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """What `make run` runs, in its own process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "AWS_ENDPOINT"))}
-    return subprocess.Popen(
-        [sys.executable, "-m", "localdev.run"],
-        cwd=ROOT,
-        env=env | {"PORT": str(port), "PYTHONUNBUFFERED": "1"} | (extra_env or {}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def read_banner(process: subprocess.Popen[str]) -> list[str]:
-    printed = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        printed.append(line)
-        if "Ctrl-C to stop" in line or not line:
-            break
-    return printed
-
-
-def stop(process: subprocess.Popen[str], printed: list[str]) -> None:
-    if process.poll() is None:
-        process.kill()
-    print("".join(printed) + process.stdout.read())  # into this test's captured output, which the log scan reads
 
 
 def test_make_run_serves_prints_a_working_curl_and_stops_on_sigterm():
@@ -117,8 +81,9 @@ def test_make_run_serves_prints_a_working_curl_and_stops_on_sigterm():
         token = sensitive(answer.json()["result"]["token"])
         # signed locally with the generated key, whose public JWK the banner printed
         jwk = next(json.loads(line) for line in printed if line.strip().startswith('{"kty"'))
-        claims = jwt.decode(token, RSAAlgorithm.from_jwk(json.dumps(jwk)), algorithms=["RS256"])
-        assert claims["sub"] == url.split("/")[-2] and claims["kid"] == jwk["kid"]
+        claims = jwt.decode(token, public_key(jwk), algorithms=["RS256"])
+        assert claims["sub"] == url.split("/")[-2]
+        assert claims["kid"] == jwk["kid"]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:
@@ -158,7 +123,8 @@ def test_make_run_in_api_mode_says_so_and_calls_the_double():
     try:
         printed = read_banner(process)
         banner = "".join(printed)
-        assert "Tokens come from Cloudflare's API (SIGNING_MODE=api)" in banner and '{"kty"' not in banner
+        assert "Tokens come from Cloudflare's API (SIGNING_MODE=api)" in banner
+        assert '{"kty"' not in banner
         answer = requests.post(f"http://127.0.0.1:{port}/videos/{VIDEO}/token", timeout=10)
         token = sensitive(answer.json()["result"]["token"])
         claims = jwt.decode(token, options={"verify_signature": False})

@@ -9,14 +9,14 @@ import uuid
 
 import jwt
 import pytest
-from jwt.algorithms import RSAAlgorithm
 
-from localdev.signing_keys import public_jwk, secret_fields
-from localdev.stack import create_secret
-from stream_tokens.errors import ConfigurationError
-from tests.conftest import ACCOUNT, CUSTOMER_CODE, VIDEO, emf_records
-from tests.keys import pkcs1_block, sensitive_key
-from tests.log_hygiene import sensitive
+from localdev.standins.examples import ACCOUNT, CUSTOMER_CODE, VIDEO
+from localdev.standins.signing_keys import public_jwk, public_key, secret_fields
+from localdev.standins.stack import create_secret
+from stream_tokens.domain.errors import ConfigurationError
+from tests.support.function import emf_records
+from tests.support.keys import pkcs1_block, sensitive_key
+from tests.support.log_hygiene import sensitive
 
 RULES = [
     {"type": "ip.geoip.country", "action": "block", "country": ["US", "MX"]},
@@ -38,13 +38,13 @@ def use_secret(monkeypatch, moto_endpoint: str, fields: dict, mode: str = "auto"
     arn = create_secret(moto_endpoint, f"signing-{uuid.uuid4().hex}", fields)
     monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
     monkeypatch.setenv("SIGNING_MODE", mode)
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
 
 
 def claims_of(token: str, key: dict) -> dict:
-    verifier = RSAAlgorithm.from_jwk(json.dumps(public_jwk(key)))
+    verifier = public_key(public_jwk(key))
     return jwt.decode(token, verifier, algorithms=["RS256"], options={"verify_exp": False, "verify_nbf": False})
 
 
@@ -69,7 +69,8 @@ def test_a_key_in_the_secret_signs_locally_without_calling_cloudflare(
         "accessRules": RULES,
     }
     assert before - 3600 <= claims["nbf"] <= int(time.time()) - 3600
-    assert result["expires_at"] == exp and result["video_id"] == VIDEO
+    assert result["expires_at"] == exp
+    assert result["video_id"] == VIDEO
     assert (
         result["urls"]["mp4"]
         == f"https://customer-{CUSTOMER_CODE}.cloudflarestream.com/{result['token']}/downloads/default.mp4"
@@ -82,7 +83,7 @@ def test_a_key_in_the_secret_signs_locally_without_calling_cloudflare(
 def test_local_and_api_tokens_carry_the_same_claims_and_answers_the_same_shape(
     app, double, moto_endpoint, monkeypatch, key
 ):
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
     frozen = int(time.time()) - 1  # one instant for both requests
     body = {"exp": frozen + 900, "downloadable": True, "accessRules": RULES}
@@ -94,7 +95,7 @@ def test_local_and_api_tokens_carry_the_same_claims_and_answers_the_same_shape(
             {"account_id": ACCOUNT, "api_token": double.api_token} | secret_fields(key),
             mode,
         )
-        runtime.token_service().clock = lambda: frozen
+        bootstrap.token_service().clock = lambda: frozen
         answers[mode] = app.mint(body)
         assert answers[mode].status == 200, answers[mode].body
         sensitive(answers[mode].body["result"]["token"])
@@ -103,7 +104,8 @@ def test_local_and_api_tokens_carry_the_same_claims_and_answers_the_same_shape(
     assert {k: v for k, v in local_claims.items() if k not in ("sub", "kid")} == sent.body
     assert sent.body == {"exp": frozen + 900, "nbf": frozen - 3600, "downloadable": True, "accessRules": RULES}
     api, local = answers["api"].body["result"], answers["local"].body["result"]
-    assert set(api) == set(local) and set(api["urls"]) == set(local["urls"])
+    assert set(api) == set(local)
+    assert set(api["urls"]) == set(local["urls"])
     assert (api["video_id"], api["expires_at"]) == (local["video_id"], local["expires_at"])
     for name, url in local["urls"].items():
         assert url.replace(local["token"], "T") == api["urls"][name].replace(api["token"], "T")
@@ -117,7 +119,8 @@ def test_defaults_match_cloudflares_when_signing_locally(app, double, moto_endpo
     sensitive(answer.body["result"]["token"])
     assert before + 3600 <= claims["exp"] <= int(time.time()) + 3600
     assert claims["nbf"] == claims["exp"] - 7200
-    assert "downloadable" not in claims and "accessRules" not in claims
+    assert "downloadable" not in claims
+    assert "accessRules" not in claims
 
 
 def test_a_callers_own_key_is_used_to_sign_locally_in_auto_mode(app, double, key):
@@ -155,7 +158,7 @@ def test_api_mode_calls_cloudflare_even_with_a_key_in_the_secret(app, double, mo
 def test_bad_key_material_is_a_500_and_a_precise_log_line_without_key_bytes(
     app, double, moto_endpoint, monkeypatch, caplog, fields, logged
 ):
-    from tests.keys import ec_pem
+    from tests.support.keys import ec_pem
 
     if fields == "ec":
         fields = {"signing_key_id": "e" * 32, "signing_key_pem": sensitive(ec_pem())}
@@ -179,9 +182,9 @@ def test_a_secret_with_only_a_key_cannot_call_the_api(app, double, moto_endpoint
 
 def test_local_mode_signs_with_a_callers_key_too(app, double, monkeypatch):
     monkeypatch.setenv("SIGNING_MODE", "local")
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     caller = cloudflare_key()
     answer = app.mint({"id": caller["id"], "pem": caller["pem"]})
     assert answer.status == 200
@@ -197,12 +200,13 @@ def test_a_callers_key_that_cannot_sign_is_a_400_naming_pem(app, double):
     der = bytes([0x30, 0x82]) + len(body).to_bytes(2, "big") + body
     pem = pkcs1_block(base64.encodebytes(der).decode()).encode()
     answer = app.mint({"id": "a" * 32, "pem": base64.b64encode(pem).decode()})
-    assert answer.status == 400 and answer.error_pointers == ["/pem"]
+    assert answer.status == 400
+    assert answer.error_pointers == ["/pem"]
     assert double.requests == []
 
 
 def test_a_new_key_in_the_secret_is_used_once_the_secret_is_read_again(app, double, moto_endpoint, monkeypatch):
-    from localdev.stack import secrets_client
+    from localdev.standins.stack import secrets_client
 
     monkeypatch.setenv("SECRET_MAX_AGE_SECONDS", "0")  # read the secret on every request
     first, second = cloudflare_key(), cloudflare_key()

@@ -18,6 +18,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -27,9 +28,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from localdev.template import API_DOCUMENT
-from tests.integration.test_local_api import free_port, read_banner, start_make_run
-from tests.log_hygiene import sensitive
+from localdev.standins.template import API_DOCUMENT
+from tests.support.log_hygiene import sensitive
+from tests.support.make_run import free_port, read_banner, start_make_run
 
 EXAMPLES = 60  # per operation and generation mode
 CHECKS = [
@@ -50,7 +51,9 @@ def make_run(request: pytest.FixtureRequest) -> Iterator[str]:
     process = start_make_run(port, {"SIGNING_MODE": request.param})
     printed = read_banner(process)
     # its log lines keep coming: read them, or the pipe fills and the server blocks
-    reader = threading.Thread(target=lambda: printed.extend(process.stdout), daemon=True)
+    output = process.stdout
+    assert output is not None
+    reader = threading.Thread(target=lambda: printed.extend(output), daemon=True)
     reader.start()
     try:
         assert f"http://127.0.0.1:{port}" in "".join(printed), "".join(printed)
@@ -63,7 +66,9 @@ def make_run(request: pytest.FixtureRequest) -> Iterator[str]:
 
 schema = schemathesis.openapi.from_path(API_DOCUMENT)
 # Authorization is API Gateway's (IAM or JWT), which `make run` does not stand in for: not generated.
-schema.config.generation.update(modes=["positive", "negative"], max_examples=EXAMPLES, with_security_parameters=False)
+schema.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES, with_security_parameters=False
+)
 # a body over the size limit is refused before its content is read: 413 is a refusal too
 rejection = schema.config.checks.negative_data_rejection
 rejection.expected_statuses = [*rejection.expected_statuses, "413"]

@@ -12,14 +12,14 @@ from typing import Any
 import jwt
 import pytest
 from botocore.exceptions import ClientError
-from jwt.algorithms import RSAAlgorithm
 
-from localdev import stack, template
-from localdev.apigw import LambdaContext
-from localdev.cloudflare_double import CREATE_KEY, DELETE_KEY, LIST_KEYS, Fault
-from localdev.signing_keys import public_jwk, secret_fields
-from tests.conftest import ACCOUNT, MintApp
-from tests.log_hygiene import sensitive
+from localdev.standins import stack, template
+from localdev.standins.apigw import LambdaContext
+from localdev.standins.cloudflare_double import CREATE_KEY, DELETE_KEY, LIST_KEYS, Fault
+from localdev.standins.examples import ACCOUNT
+from localdev.standins.signing_keys import public_jwk, public_key, secret_fields
+from tests.support.function import MintApp
+from tests.support.log_hygiene import sensitive
 
 GRACE = 90000  # the template's default RetiredKeyGraceSeconds
 EVENT = json.loads((template.ROOT / "events" / "rotation.create-secret.json").read_text())
@@ -49,10 +49,11 @@ class Rotator:
         return self.version_with("AWSPENDING")
 
     def step(self, name: str, token: str) -> None:
-        from stream_tokens import runtime
+        from stream_tokens.runtime import bootstrap
 
-        rotation = runtime.signing_key_rotation()
-        rotation.clock = time.time if self.now is None else (lambda: self.now)
+        rotation = bootstrap.signing_key_rotation()
+        now = self.now
+        rotation.clock = time.time if now is None else (lambda: now)
         event = EVENT | {"Step": name, "SecretId": self.secret_arn, "ClientRequestToken": token}
         assert self.module.lambda_handler(event, LambdaContext(timeout_seconds=30)) is None
 
@@ -101,7 +102,7 @@ def mint_kid(app: MintApp) -> tuple[str, str]:
 
 
 def verifies_with(token: str, key: dict) -> bool:
-    public = RSAAlgorithm.from_jwk(json.dumps(public_jwk(key)))
+    public = public_key(public_jwk(key))
     try:
         jwt.decode(token, public, algorithms=["RS256"])
     except jwt.InvalidTokenError:
@@ -139,13 +140,16 @@ def test_a_whole_rotation_step_by_step(rotator, double, first_key, monkeypatch):
 
     rotator.step("finishSecret", token)
     stages = rotator.stages()
-    assert stages[token] == ["AWSCURRENT"] and stages[first_version] == ["AWSPREVIOUS"]
+    assert stages[token] == ["AWSCURRENT"]
+    assert stages[first_version] == ["AWSPREVIOUS"]
     assert [v for v, s in stages.items() if "AWSPENDING" in s] == []
     assert rotator.current()["signing_key_id"] == new_key["id"]
 
     assert mint_kid(warm)[1] == first_key["id"], "a warm container signs with the old key until its cache expires"
     after, kid = mint_kid(MintApp())  # a new container reads the secret: the new key
-    assert kid == new_key["id"] and verifies_with(after, new_key) and not verifies_with(after, first_key)
+    assert kid == new_key["id"]
+    assert verifies_with(after, new_key)
+    assert not verifies_with(after, first_key)
     monkeypatch.setenv("SECRET_MAX_AGE_SECONDS", "0")
     assert mint_kid(MintApp())[1] == new_key["id"]
 
@@ -198,7 +202,7 @@ def test_cloudflare_down_in_create_secret_fails_the_step_and_a_retry_completes(r
 def test_a_pending_version_that_cannot_be_written_leaves_no_key_unrecorded(rotator, double, first_key, failure):
     """PutSecretValue fails after the key was created: the key is deleted again (it never signed
     anything), unless the write went through after all; the retried step leaves one new key."""
-    from stream_tokens.secret_versions import SecretVersions
+    from stream_tokens.adapters.secret_versions import SecretVersions
 
     put = SecretVersions.put_pending
     calls = []
@@ -221,7 +225,8 @@ def test_a_pending_version_that_cannot_be_written_leaves_no_key_unrecorded(rotat
             assert double.key_requests("DELETE")[-1].path.endswith(created)
             assert set(double.signing_keys) == {first_key["id"]}, "the key nobody recorded is gone"
         else:
-            assert double.key_requests("DELETE") == [] and created in double.signing_keys
+            assert double.key_requests("DELETE") == []
+            assert created in double.signing_keys
         for name in STEPS:  # Secrets Manager retries the step, then the rest
             rotator.step(name, token)
     current = rotator.current()
@@ -241,7 +246,8 @@ def test_a_pending_version_left_by_a_failed_run_is_replaced_and_its_key_retired(
         rotator.step("testSecret", failed)
 
     token = rotator.start()  # a new rotation, a new token: AWSPENDING moves to it
-    assert token != failed and "AWSPENDING" not in rotator.stages().get(failed, [])
+    assert token != failed
+    assert "AWSPENDING" not in rotator.stages().get(failed, [])
     for name in STEPS:
         rotator.step(name, token)
     current = rotator.current()
@@ -270,7 +276,8 @@ def test_retired_keys_are_deleted_after_the_grace_period_and_a_refused_deletion_
 
     rotator.now = start + GRACE - 60  # not yet: a token it signed may still be live
     rotator.rotate()
-    assert first_key["id"] in double.signing_keys and double.key_requests("DELETE") == []
+    assert first_key["id"] in double.signing_keys
+    assert double.key_requests("DELETE") == []
     assert verifies_with(minted_before, first_key)
 
     rotator.now = start + GRACE + 1
@@ -313,7 +320,8 @@ def test_the_key_being_replaced_is_never_deleted_whatever_the_records_say(rotato
         SecretId=rotator.secret_arn, SecretString=json.dumps(rotator.current() | {"retired_signing_keys": listed})
     )
     rotator.rotate()
-    assert double.key_requests("DELETE") == [] and first_key["id"] in double.signing_keys
+    assert double.key_requests("DELETE") == []
+    assert first_key["id"] in double.signing_keys
     records = rotator.current()["retired_signing_keys"]
     assert records == [{"id": first_key["id"], "retired_at": None}], "one record: retired by this rotation"
 
@@ -338,7 +346,8 @@ def test_events_outside_the_rotation_contract_are_refused(rotator, double, setup
         rotator.step(step, token)
     assert type(refused.value).__name__ == "ConfigurationError"
     details = [getattr(r, "detail", "") for r in caplog.records if r.levelname == "ERROR"]
-    assert len(details) == 1 and message in details[0]
+    assert len(details) == 1
+    assert message in details[0]
     assert double.requests == []
 
 
@@ -409,8 +418,10 @@ def test_the_first_rotation_of_an_api_only_secret_gives_it_a_key_that_minting_us
     token = rotator.rotate()
     current = rotator.current()
     assert rotator.version_with("AWSCURRENT") == token
-    assert current["retired_signing_keys"] == [] and current["account_id"] == ACCOUNT
+    assert current["retired_signing_keys"] == []
+    assert current["account_id"] == ACCOUNT
     (created,) = double.created_keys[1:]  # [0] is the fixture's key, in the other secret
     assert current["signing_key_id"] == created["id"]
     minted, kid = mint_kid(MintApp())
-    assert kid == created["id"] and verifies_with(minted, created)
+    assert kid == created["id"]
+    assert verifies_with(minted, created)

@@ -10,11 +10,12 @@ import subprocess
 import sys
 import uuid
 
-from localdev.signing_keys import secret_fields
-from localdev.stack import create_secret
-from tests.conftest import ACCOUNT, VIDEO, function_log_lines
-from tests.keys import sensitive_key
-from tests.log_hygiene import sensitive
+from localdev.standins.examples import ACCOUNT, VIDEO
+from localdev.standins.signing_keys import secret_fields
+from localdev.standins.stack import create_secret
+from tests.support.function import function_log_lines
+from tests.support.keys import sensitive_key
+from tests.support.log_hygiene import sensitive
 
 WARM = 100
 
@@ -23,9 +24,9 @@ def use_signing_key(monkeypatch, moto_endpoint: str) -> dict:
     key = sensitive_key()
     arn = create_secret(moto_endpoint, f"warm-{uuid.uuid4().hex}", {"account_id": ACCOUNT} | secret_fields(key))
     monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", arn)
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     return key
 
 
@@ -49,7 +50,8 @@ def test_warm_locally_signed_requests_read_the_secret_once_and_call_nobody(
         assert answer.status == 200, answer.body
         sensitive(answer.body["result"]["token"])
     assert aws_calls.secret_reads() - reads == 1
-    assert double.requests == [] and double.connections == 0
+    assert double.requests == []
+    assert double.connections == 0
 
 
 def test_a_batch_is_one_log_line_naming_each_video_and_no_token(app, double, moto_endpoint, monkeypatch):
@@ -57,10 +59,13 @@ def test_a_batch_is_one_log_line_naming_each_video_and_no_token(app, double, mot
     videos = [f"{i:032x}" for i in range(20)]
     with function_log_lines() as lines:
         answer = app.post("/videos/tokens", {"requests": [{"identifier": video} for video in videos]})
-    assert answer.status == 200 and all(item["success"] for item in answer.body["result"])
+    assert answer.status == 200
+    assert all(item["success"] for item in answer.body["result"])
     tokens = [sensitive(item["result"]["token"]) for item in answer.body["result"]]
     issued = [json.loads(line) for line in lines if "token" in json.loads(line)["message"]]
-    assert len(issued) == 1 and issued[0]["message"] == "tokens issued" and issued[0]["count"] == len(videos)
+    assert len(issued) == 1
+    assert issued[0]["message"] == "tokens issued"
+    assert issued[0]["count"] == len(videos)
     assert [t["video_id"] for t in issued[0]["tokens"]] == videos
     assert {t["issuer"] for t in issued[0]["tokens"]} == {"local"}
     assert not any(token in line for token in tokens for line in lines)
@@ -69,7 +74,7 @@ def test_a_batch_is_one_log_line_naming_each_video_and_no_token(app, double, mot
 DRIVER = r"""
 import json, sys
 sys.path[:0] = sys.argv[1].split(":")
-from localdev.apigw import LambdaContext, http_api_event
+from localdev.standins.apigw import LambdaContext, http_api_event
 import app
 video = sys.argv[2]
 event = http_api_event("POST", f"/videos/{video}/token", "{}", route_key="POST /videos/{identifier}/token",

@@ -15,9 +15,9 @@ import pytest
 from openapi_spec_validator import validate
 from samtranslator.translator.transform import transform
 
-from localdev.template import api_document, routes, template
-from stream_tokens import errors
-from stream_tokens.validation import load_api_document
+from localdev.standins.template import api_document, routes, template
+from stream_tokens.domain import errors
+from stream_tokens.domain.request_schema import load_api_document
 
 DOCUMENT = api_document()
 OPERATIONS = {f"POST {path}": item["post"] for path, item in DOCUMENT["paths"].items()}
@@ -130,7 +130,7 @@ def sam_reference(auth: dict[str, Any] | None) -> dict[str, Any]:
 
 
 ISSUER, AUDIENCE = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example", ["client-a", "client-b"]
-MODES = {
+MODES: dict[str, dict[str, Any] | None] = {
     "IAM": {"EnableIamAuthorizer": True, "DefaultAuthorizer": "AWS_IAM"},
     "JWT": {
         "Authorizers": {
@@ -169,7 +169,8 @@ def test_each_auth_mode_resolves_to_what_sam_writes_for_it(mode, monkeypatch):
     assert all(item["post"]["security"] == [{"caller": []}] for item in ours["paths"].values())
     extensions = {k: v for k, v in ours_scheme.items() if k.startswith("x-amazon-apigateway-")}
     if mode == "NONE":  # SAM writes no security at all; ours leaves API Gateway nothing to enforce
-        assert "components" not in reference and "security" not in their_operation
+        assert "components" not in reference
+        assert "security" not in their_operation
         assert extensions == {}
     else:
         (their_name, their_scheme) = next(iter(reference["components"]["securitySchemes"].items()))
@@ -200,7 +201,8 @@ def test_the_names_the_document_takes_from_the_template_exist_there():
                 walk(value)
 
     walk(DOCUMENT)
-    assert found["conditions"] == {"UseIam", "UseJwt"} and found["conditions"] <= set(template()["Conditions"])
+    assert found["conditions"] == {"UseIam", "UseJwt"}
+    assert found["conditions"] <= set(template()["Conditions"])
     declared = set(template()["Parameters"]) | set(template()["Resources"])
     assert found["refs"] - {"AWS::NoValue"} == {"JwtIssuer", "JwtAudience"} <= declared
     assert found["subs"] == {"MintFunction"} <= declared
@@ -215,15 +217,14 @@ def test_a_batch_item_is_a_token_request_plus_its_video():
         "identifier": {"$ref": "#/components/schemas/CloudflareId"},
         "account_id": {"$ref": "#/components/schemas/CloudflareId"},
     }
-    assert (
-        item["required"] == ["identifier"] and item["additionalProperties"] is request["additionalProperties"] is False
-    )
+    assert item["required"] == ["identifier"]
+    assert item["additionalProperties"] is request["additionalProperties"] is False
 
 
 def test_the_suites_answer_check_refuses_what_the_document_does_not_say():
     """tests/documented.py, which every HTTP answer of the suite goes through, can fail."""
-    from localdev.apigw import http_api_event
-    from tests import documented
+    from localdev.standins.apigw import http_api_event
+    from tests.support import documented
 
     event = http_api_event("POST", f"/videos/{'a' * 32}/token", "{}")
     refusal = {"success": False, "errors": [{"code": 10014, "message": "m"}], "messages": [], "result": None}

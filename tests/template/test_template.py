@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from localdev.template import function_environment, template
+from localdev.standins.template import function_environment, template
 
 ROOT = Path(__file__).resolve().parents[2]
 T = template()
@@ -23,7 +23,8 @@ def resources(kind: str) -> dict[str, dict]:
 
 def test_functions_run_python313_on_arm64_with_powertools_and_our_layer():
     function = T["Globals"]["Function"]
-    assert function["Runtime"] == "python3.13" and function["Architectures"] == ["arm64"]
+    assert function["Runtime"] == "python3.13"
+    assert function["Architectures"] == ["arm64"]
     powertools, ours = function["Layers"]
     assert powertools["!Sub"].endswith(
         ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:${PowertoolsLayerVersion}"
@@ -81,7 +82,8 @@ def test_outputs_and_environment():
     assert {"ApiUrl", "MintFunctionArn", "Authorization"} <= set(T["Outputs"])
     env = function_environment({})
     assert env["CLOUDFLARE_BASE_URL"] == "https://api.cloudflare.com/client/v4"
-    assert env["MAX_TOKEN_LIFETIME_SECONDS"] == "86400" and env["SECRET_MAX_AGE_SECONDS"] == "300"
+    assert env["MAX_TOKEN_LIFETIME_SECONDS"] == "86400"
+    assert env["SECRET_MAX_AGE_SECONDS"] == "300"
     assert env["SIGNING_MODE"] == "auto"
     assert T["Parameters"]["SigningMode"]["AllowedValues"] == ["auto", "local", "api"]
 
@@ -100,7 +102,8 @@ def test_the_direct_function_is_wired_to_eventbridge_and_lambda_destinations():
     assert sorted(p.name for p in (ROOT / "functions" / "mint_direct").iterdir() if p.suffix == ".py") == ["app.py"]
     rule = direct["Events"]["TokenRequested"]
     pattern = {"source": [{"!Ref": "DirectEventSource"}], "detail-type": [{"!Ref": "DirectDetailType"}]}
-    assert rule["Type"] == "EventBridgeRule" and rule["Properties"]["Pattern"] == pattern
+    assert rule["Type"] == "EventBridgeRule"
+    assert rule["Properties"]["Pattern"] == pattern
     assert rule["Properties"]["DeadLetterConfig"] == {"Arn": {"!GetAtt": "MintFailureQueue.Arn"}}
     queue_policy = RESOURCES["MintFailureQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
     assert queue_policy["Condition"] == {
@@ -142,7 +145,8 @@ def test_every_suppressed_finding_says_why():
     text = (ROOT / "template.yaml").read_text()
     for check in ("WS1000", "WS1004", "ES6000"):
         for line in (line for line in text.splitlines() if f"- {check}" in line):
-            assert "#" in line and len(line.split("#", 1)[1].strip()) > 20, line
+            assert "#" in line, line
+            assert len(line.split("#", 1)[1].strip()) > 20, line
     assert skipped == 22
 
 
@@ -183,13 +187,15 @@ def test_signing_key_rotation_is_wired_with_least_privilege_and_off_unless_enabl
     }
     assert "ReservedConcurrentExecutions" not in function, "no reservation: it would count even with rotation off"
     schedule = RESOURCES["CloudflareSecretRotationSchedule"]
-    assert schedule["Condition"] == "RotateSigningKey" and schedule["DependsOn"] == "RotateSigningKeyPermission"
+    assert schedule["Condition"] == "RotateSigningKey"
+    assert schedule["DependsOn"] == "RotateSigningKeyPermission"
     assert T["Conditions"]["RotateSigningKey"] == {"!Equals": [{"!Ref": "SigningKeyRotation"}, "enabled"]}
     assert T["Parameters"]["SigningKeyRotation"]["Default"] == "disabled"
     assert schedule["Properties"]["SecretId"] == {"!Ref": "CloudflareSecretArn"}
     assert schedule["Properties"]["RotationRules"] == {"ScheduleExpression": {"!Ref": "SigningKeyRotationSchedule"}}
     grace = T["Parameters"]["RetiredKeyGraceSeconds"]
-    assert grace["MinValue"] >= 86400 + 3600 and grace["Default"] >= grace["MinValue"]
+    assert grace["MinValue"] >= 86400 + 3600
+    assert grace["Default"] >= grace["MinValue"]
     assert "RotateSigningKeyFunctionArn" in T["Outputs"]
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stream_tokens.call_budget import CallBudget
-from stream_tokens.config import Settings
+from stream_tokens.adapters.call_budget import CallBudget
+from stream_tokens.runtime.config import Settings
 
 
 class Clock:

@@ -8,11 +8,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from stream_tokens.config import DEFAULT_BASE_URL, Settings
-from stream_tokens.credentials import CloudflareCredentials, SecretsManagerCredentials
-from stream_tokens.errors import ConfigurationError
+from localdev.standins.examples import ACCOUNT
+from stream_tokens.adapters.secrets_manager import SecretsManagerCredentials
+from stream_tokens.domain.credentials import CloudflareCredentials
+from stream_tokens.domain.errors import ConfigurationError
+from stream_tokens.runtime.config import DEFAULT_BASE_URL, Settings
 
-ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:cf-AbCdEf"
 
 
@@ -68,10 +69,12 @@ def test_bad_configuration_names_the_variable(env, named):
 
 def test_credentials_token_or_legacy_key():
     token = CloudflareCredentials.from_secret({"account_id": ACCOUNT.upper(), "api_token": "t0k"})
-    assert token.account_id == ACCOUNT and token.auth_headers() == {"Authorization": "Bearer t0k"}
+    assert token.account_id == ACCOUNT
+    assert token.auth_headers() == {"Authorization": "Bearer t0k"}
     legacy = CloudflareCredentials.from_secret({"account_id": ACCOUNT, "api_email": "a@b.c", "api_key": "k3y"})
     assert legacy.auth_headers() == {"X-Auth-Email": "a@b.c", "X-Auth-Key": "k3y"}
-    assert "t0k" not in repr(token) and "k3y" not in repr(legacy)
+    assert "t0k" not in repr(token)
+    assert "k3y" not in repr(legacy)
 
 
 @pytest.mark.parametrize(
@@ -127,7 +130,7 @@ def test_unreadable_secrets_are_configuration_errors_with_the_aws_reason():
 
 
 def test_the_rotation_grace_period_covers_a_token_lifetime_and_the_secret_cache():
-    from stream_tokens.config import RotationSettings
+    from stream_tokens.runtime.config import RotationSettings
 
     env = {"CLOUDFLARE_SECRET_ARN": "arn", "STREAM_CUSTOMER_CODE": "abc"}
     assert RotationSettings.from_env(env).retired_key_grace == 90000

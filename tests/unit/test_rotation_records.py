@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stream_tokens.errors import ConfigurationError
-from stream_tokens.rotation import RetiredKey, _unique, retired_keys
+from stream_tokens.domain.errors import ConfigurationError
+from stream_tokens.services.rotation import RetiredKey, _unique, retired_keys
 
 A, B = "a" * 32, "b" * 32
 

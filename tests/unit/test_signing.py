@@ -10,17 +10,18 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from localdev.signing_keys import new_signing_key, public_jwk
-from stream_tokens import signing
-from stream_tokens.credentials import CloudflareCredentials
-from stream_tokens.errors import ConfigurationError, InvalidRequest
-from stream_tokens.model import AccessRule, SigningKey, TokenRequest
-from stream_tokens.signing import KeyMaterialError, LocalSigner, parse_signing_key, stream_token
-from tests.keys import ec_pem, pkcs1_block
-from tests.log_hygiene import sensitive
+from localdev.standins.examples import ACCOUNT, VIDEO
+from localdev.standins.signing_keys import new_signing_key, public_jwk
+from stream_tokens.adapters.call_budget import CallLimits
+from stream_tokens.adapters.issuers import LocalIssuer
+from stream_tokens.domain import signing
+from stream_tokens.domain.credentials import CloudflareCredentials
+from stream_tokens.domain.errors import ConfigurationError, InvalidRequest
+from stream_tokens.domain.model import AccessRule, SigningKey, TokenRequest
+from stream_tokens.domain.signing import KeyMaterialError, parse_signing_key, stream_token
+from tests.support.keys import ec_pem, pkcs1_block
+from tests.support.log_hygiene import sensitive
 
-VIDEO = "ea95132c15732412d22c1476fa83f27a"
-ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
 NOW = 1_800_000_000
 KID = "0123456789abcdef0123456789abcdef"
 
@@ -70,18 +71,19 @@ def test_pem_only_jwk_only_and_both_give_the_same_key(key):
     both = parse_signing_key(key["id"], key["pem"], key["jwk"])
     numbers = {k.private_key.private_numbers() for k in (pem_key, jwk_key, both)}
     assert len(numbers) == 1
-    assert both.public_jwk()["kid"] == key["id"] and "d" not in both.public_jwk()
+    assert both.public_jwk()["kid"] == key["id"]
+    assert "d" not in both.public_jwk()
 
 
 def test_the_secrets_key_is_parsed_once_and_callers_cannot_evict_it(key):
     signing.secret_key.cache_clear()
     secret = {"account_id": ACCOUNT, "signing_key_id": key["id"], "signing_key_pem": key["pem"]}
     first = CloudflareCredentials.from_secret(secret)
-    signer = LocalSigner()
+    signer = LocalIssuer()
     for _ in range(20):  # callers' keys go through a cache of their own
         caller = new_signing_key()
         request = TokenRequest(VIDEO, NOW + 60, NOW - 60, signing_key=SigningKey(caller["id"], caller["pem"]))
-        signer.issue(request, first, deadline=0)
+        signer.issue(request, first, CallLimits(0))
     for _ in range(99):
         assert CloudflareCredentials.from_secret(dict(secret)).signing_key is first.signing_key
     assert signing.secret_key.cache_info().misses == 1
@@ -157,7 +159,8 @@ def test_key_errors_never_carry_the_material(key):
         CloudflareCredentials.from_secret(
             {"account_id": ACCOUNT, "signing_key_id": key["id"], "signing_key_pem": broken}
         )
-    assert key["pem"][:40] not in caught.value.detail and "MII" not in caught.value.detail
+    assert key["pem"][:40] not in caught.value.detail
+    assert "MII" not in caught.value.detail
 
 
 def test_a_secret_with_only_a_signing_key_is_enough_for_local_signing_not_for_the_api(key):
@@ -171,19 +174,19 @@ def test_a_secret_with_only_a_signing_key_is_enough_for_local_signing_not_for_th
 
 
 def test_the_signer_prefers_the_callers_key_and_needs_one(key):
-    signer = LocalSigner()
+    signer = LocalIssuer()
     secret_key = parse_signing_key(key["id"], key["pem"])
     caller = new_signing_key()
     sensitive(caller["pem"])
     request = TokenRequest(VIDEO, NOW + 60, NOW - 60, signing_key=SigningKey(caller["id"], caller["pem"]))
     with_secret_key = CloudflareCredentials(ACCOUNT, api_token="t", signing_key=secret_key)
-    token = signer.issue(request, with_secret_key, deadline=0)
+    token = signer.issue(request, with_secret_key, CallLimits(0))
     assert jwt.get_unverified_header(token)["kid"] == caller["id"]
     assert payload(token, parse_signing_key(caller["id"], caller["pem"]).public_key)["sub"] == VIDEO
     plain = TokenRequest(VIDEO, NOW + 60, NOW - 60)
-    assert jwt.get_unverified_header(signer.issue(plain, with_secret_key, deadline=0))["kid"] == key["id"]
+    assert jwt.get_unverified_header(signer.issue(plain, with_secret_key, CallLimits(0)))["kid"] == key["id"]
     with pytest.raises(ConfigurationError):
-        signer.issue(plain, CloudflareCredentials(ACCOUNT, api_token="t"), deadline=0)
+        signer.issue(plain, CloudflareCredentials(ACCOUNT, api_token="t"), CallLimits(0))
 
 
 def test_a_callers_key_that_does_not_load_is_the_callers_400():
@@ -194,9 +197,9 @@ def test_a_callers_key_that_does_not_load_is_the_callers_400():
     pem = pkcs1_block(base64.encodebytes(der).decode())
     request = TokenRequest(VIDEO, NOW + 60, NOW - 60, signing_key=SigningKey("a" * 32, b64(pem)))
     with pytest.raises(InvalidRequest) as caught:
-        LocalSigner().issue(request, CloudflareCredentials(ACCOUNT, api_token="t"), deadline=0)
+        LocalIssuer().issue(request, CloudflareCredentials(ACCOUNT, api_token="t"), CallLimits(0))
     assert [d.pointer for d in caught.value.details] == ["/pem"]
-    from stream_tokens.validation import token_request
+    from stream_tokens.domain.token_requests import token_request
 
     assert token_request(VIDEO, {"id": "a" * 32, "pem": b64(pem)}, now=NOW, max_lifetime=86400).signing_key
 

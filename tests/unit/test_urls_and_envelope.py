@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-from stream_tokens import envelope
-from stream_tokens.errors import ErrorDetail
-from stream_tokens.model import SignedToken
-from stream_tokens.urls import signed_urls
+from localdev.standins.examples import CUSTOMER_CODE, VIDEO
+from stream_tokens.domain.errors import ErrorDetail
+from stream_tokens.domain.model import SignedToken
+from stream_tokens.domain.urls import signed_urls
+from stream_tokens.runtime import envelope
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
 
 
 def test_signed_urls_put_the_token_where_the_video_id_goes():
-    urls = signed_urls(TOKEN, "f33zs165nr7gyfy4", downloadable=False)
-    base = f"https://customer-f33zs165nr7gyfy4.cloudflarestream.com/{TOKEN}"
+    urls = signed_urls(TOKEN, CUSTOMER_CODE, downloadable=False)
+    base = f"https://customer-{CUSTOMER_CODE}.cloudflarestream.com/{TOKEN}"
     assert urls.to_json() == {
         "iframe": f"{base}/iframe",
         "hls": f"{base}/manifest/video.m3u8",
@@ -25,14 +26,14 @@ def test_the_mp4_link_only_when_downloadable():
 
 
 def test_the_result_and_the_envelopes_have_cloudflares_shape():
-    token = SignedToken(TOKEN, "ea95132c15732412d22c1476fa83f27a", 1800000000, signed_urls(TOKEN, "abc", False))
+    token = SignedToken(TOKEN, VIDEO, 1800000000, signed_urls(TOKEN, "abc", False))
     assert envelope.success(token.to_json()) == {
         "success": True,
         "errors": [],
         "messages": [],
         "result": {
             "token": TOKEN,
-            "video_id": "ea95132c15732412d22c1476fa83f27a",
+            "video_id": VIDEO,
             "expires_at": 1800000000,
             "urls": signed_urls(TOKEN, "abc", False).to_json(),
         },

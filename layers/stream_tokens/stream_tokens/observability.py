@@ -13,7 +13,7 @@ import warnings
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from .errors import ConfigurationError, InternalError, StreamTokenError
+from .domain.errors import ConfigurationError, StreamTokenError, as_stream_error
 
 SERVICE = "stream-signed-urls"
 NAMESPACE = "StreamSignedUrls"
@@ -52,21 +52,22 @@ def _publish(name: str, unit: MetricUnit, value: float, dimension: str, dimensio
         metric.add_dimension(name=dimension, value=dimension_value)
 
 
-def refused(exc: Exception) -> StreamTokenError:
-    """Log a failure once and count it by kind; anything unexpected becomes an InternalError.
+def log_and_count_failure(exc: Exception) -> StreamTokenError:
+    """Log a failure once, count it by kind, and return what the caller is told of it
+    (`errors.as_stream_error`: anything unexpected is an InternalError, its stack trace logged).
 
-    Errors are published one by one (each with its own ErrorKind dimension), so that a batch with
-    several kinds of failure counts each correctly.
+    Call it inside the `except` that caught `exc`. Errors are published one by one (each with its
+    own ErrorKind dimension), so that a batch with several kinds of failure counts each correctly.
     """
-    if not isinstance(exc, StreamTokenError):
+    failure = as_stream_error(exc)
+    if failure is not exc:
         logger.exception("unexpected failure")
-        exc = InternalError()
-    elif isinstance(exc, ConfigurationError):
-        logger.error("configuration error", extra={"detail": exc.detail})
+    elif isinstance(failure, ConfigurationError):
+        logger.error("configuration error", extra={"detail": failure.detail})
     else:
         logger.info(
             "request refused",
-            extra={"kind": exc.kind, "status": exc.status, "errors": [d.to_json() for d in exc.details]},
+            extra={"kind": failure.kind, "status": failure.status, "errors": [d.to_json() for d in failure.details]},
         )
-    _publish("Errors", MetricUnit.Count, 1, "ErrorKind", exc.kind)
-    return exc
+    _publish("Errors", MetricUnit.Count, 1, "ErrorKind", failure.kind)
+    return failure

@@ -41,7 +41,8 @@ def native_overlay(folder: Path, into: Path) -> Path:
         if not built or built != [f"{p.split('-')[0]}-{version}.dist-info" for p in built]:
             raise RuntimeError(f"{distribution}: built {built}, this environment has {version}")
         spec = importlib.util.find_spec(top)
-        assert spec is not None and spec.origin is not None, top
+        assert spec is not None, top
+        assert spec.origin is not None, top
         here = Path(spec.origin)
         source = here.parent if here.name == "__init__.py" else here
         (into / source.name).symlink_to(source)

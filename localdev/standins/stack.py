@@ -97,12 +97,13 @@ def load_function(name: str, *, layer_dir: Path | None = None, function_dir: Pat
         sys.path.insert(0, str(layer))
     path = (function_dir or ROOT / "functions" / name) / "app.py"
     spec = importlib.util.spec_from_file_location(f"functions_{name}_app", path)
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    from stream_tokens import runtime
+    from stream_tokens.runtime import bootstrap
 
-    runtime.reset()
+    bootstrap.reset()
     return module
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 API_DOCUMENT = ROOT / "openapi.yaml"  # the HttpApi's DefinitionBody (AWS::Include)
 

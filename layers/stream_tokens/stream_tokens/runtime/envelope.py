@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ErrorDetail, StreamTokenError
-from .model import SignedToken
+from ..domain.errors import ErrorDetail, StreamTokenError
+from ..domain.model import SignedToken
 
 
 def success(result: Any) -> dict[str, Any]:

@@ -5,9 +5,14 @@ limit (`CallBudget`): past it, the answer is a 429 at once, and Cloudflare never
 
 One `requests.Session` per container keeps the TLS connection alive between invocations. Retries
 are urllib3's `Retry` (408, 409, 429, 5xx and connection errors, exponential backoff, `Retry-After`
-honoured; none for the signing key creation), bounded by a deadline: no retry starts, and no
-`Retry-After` is waited for, when it could not finish before the Lambda's remaining time runs out.
-A `Retry-After` longer than that (Cloudflare blocks for 5 minutes) is answered at once as a 429.
+honoured; none for the signing key creation), bounded by the call's `CallLimits`: no retry starts,
+and no `Retry-After` is waited for, when it could not finish before the deadline (the Lambda's
+remaining time), and none once the batch's halt is tripped. A `Retry-After` longer than that
+(Cloudflare blocks for 5 minutes) is answered at once as a 429.
+
+The limits arrive as arguments; requests offers no per-call hook into the `Retry` mounted on the
+session, so `_call` hands them to `DeadlineRetry` through one context variable, `_current_call`,
+set for the duration of that call only (the one place this module keeps per-call state).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
@@ -29,8 +34,7 @@ from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from .call_budget import CallBudget, current_halt
-from .errors import (
+from ..domain.errors import (
     ErrorDetail,
     RateLimited,
     UpstreamAuthRejected,
@@ -39,7 +43,8 @@ from .errors import (
     UpstreamUnavailable,
     VideoNotFound,
 )
-from .model import is_cloudflare_id
+from ..domain.model import NewSigningKey, is_cloudflare_id
+from .call_budget import CallBudget, CallLimits
 
 RETRY_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
 RATE_LIMIT_BLOCK_SECONDS = 300  # Cloudflare blocks every call for 5 minutes past its limit
@@ -47,15 +52,24 @@ _MAX_UPSTREAM_MESSAGE = 500
 
 
 @dataclass(frozen=True)
-class _Budget:
-    deadline: float  # time.monotonic() by which the whole call must be over
+class _Call:
+    """What the retry policy needs to know of the call in progress."""
+
+    limits: CallLimits
     attempt: float  # the longest one attempt can take (connect + read timeouts)
     calls: CallBudget | None = None  # retries are calls too
     retries: bool = True  # False: one attempt only (a call that must not be repeated blindly)
 
+    def refuses_retry(self, wait: float, response: BaseHTTPResponse | None) -> bool:
+        """No retry: one attempt only, no time for another, the batch halted, or (in a batch)
+        Cloudflare's 429, which must stop the whole batch rather than be retried."""
+        in_batch_429 = self.limits.halt is not None and response is not None and response.status == 429
+        late = time.monotonic() + wait + self.attempt > self.limits.deadline
+        return not self.retries or late or in_batch_429 or self.limits.halted
 
-_UNBOUNDED = _Budget(math.inf, 0.0)
-_budget: ContextVar[_Budget | None] = ContextVar("cloudflare_call_budget", default=None)
+
+_UNBOUNDED = _Call(CallLimits(math.inf), 0.0)
+_current_call: ContextVar[_Call | None] = ContextVar("cloudflare_current_call", default=None)
 
 
 class DeadlineRetry(Retry):
@@ -73,17 +87,8 @@ class DeadlineRetry(Retry):
         new_retry = super().increment(method, url, response, error, _pool, _stacktrace)
         wait = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
         wait = new_retry.get_backoff_time() if wait is None else wait
-        budget = _budget.get() or _UNBOUNDED
-        halt = current_halt()
-        if halt is not None and response is not None and response.status == 429:
-            halt.set()
-        if (
-            not budget.retries
-            or time.monotonic() + wait + budget.attempt > budget.deadline
-            or (halt is not None and halt.is_set())
-        ):
-            raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
-        if budget.calls is not None and budget.calls.take() > 0:
+        call = _current_call.get() or _UNBOUNDED
+        if call.refuses_retry(wait, response) or (call.calls is not None and call.calls.take() > 0):
             raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
         return new_retry
 
@@ -103,12 +108,12 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 @contextmanager
-def _within(budget: _Budget) -> Iterator[None]:
-    token = _budget.set(budget)
+def _within(call: _Call) -> Iterator[None]:
+    token = _current_call.set(call)
     try:
         yield
     finally:
-        _budget.reset(token)
+        _current_call.reset(token)
 
 
 class CloudflareStreamApi:
@@ -152,11 +157,13 @@ class CloudflareStreamApi:
         self.session.trust_env = False
 
     def create_token(
-        self, account_id: str, video_id: str, body: dict[str, Any], auth: dict[str, str], deadline: float
+        self, account_id: str, video_id: str, body: dict[str, Any], auth: dict[str, str], limits: CallLimits
     ) -> str:
-        """Ask Cloudflare to sign a token; `account_id` and `video_id` must already be validated."""
-        response = self._call("POST", f"/accounts/{account_id}/stream/{video_id}/token", body, auth, deadline)
-        token = _result(response, "a token").get("token")
+        """Ask Cloudflare to sign a token; `account_id` and `video_id` must already be validated.
+        A rate-limit refusal (Cloudflare's, or this container's share used up) trips the batch's halt."""
+        with limits.tripping_on_rate_limit():
+            response = self._call("POST", f"/accounts/{account_id}/stream/{video_id}/token", body, auth, limits)
+            token = _result(response, "a token").get("token")
         if not isinstance(token, str) or not token:
             raise UpstreamUnavailable("Cloudflare answered without a token")
         return token
@@ -166,7 +173,9 @@ class CloudflareStreamApi:
         """`POST /accounts/{account_id}/stream/keys`: a new key, shown this once. One attempt, never
         retried here: a retry after a lost answer would create a second key that nobody records
         (Secrets Manager retries the whole step instead)."""
-        response = self._call("POST", f"/accounts/{account_id}/stream/keys", {}, auth, deadline, retry=False)
+        response = self._call(
+            "POST", f"/accounts/{account_id}/stream/keys", {}, auth, CallLimits(deadline), retry=False
+        )
         result = _result(response, "a signing key")
         key = NewSigningKey(
             id=str(result.get("id", "")), pem=str(result.get("pem", "")), jwk=str(result.get("jwk", ""))
@@ -177,7 +186,7 @@ class CloudflareStreamApi:
 
     def list_signing_keys(self, account_id: str, auth: dict[str, str], deadline: float) -> set[str]:
         """`GET /accounts/{account_id}/stream/keys`: the ids of the account's signing keys."""
-        response = self._call("GET", f"/accounts/{account_id}/stream/keys", None, auth, deadline)
+        response = self._call("GET", f"/accounts/{account_id}/stream/keys", None, auth, CallLimits(deadline))
         payload = _json(response)
         if not 200 <= response.status_code < 300:
             _raise_for(response, payload)
@@ -189,7 +198,8 @@ class CloudflareStreamApi:
     def delete_signing_key(self, account_id: str, key_id: str, auth: dict[str, str], deadline: float) -> bool:
         """`DELETE /accounts/{account_id}/stream/keys/{id}`, which revokes every token signed with it.
         True when deleted now, False when Cloudflare no longer had it (404)."""
-        response = self._call("DELETE", f"/accounts/{account_id}/stream/keys/{key_id}", {}, auth, deadline)
+        path = f"/accounts/{account_id}/stream/keys/{key_id}"
+        response = self._call("DELETE", path, {}, auth, CallLimits(deadline))
         if response.status_code == 404:
             return False
         payload = _json(response)
@@ -205,13 +215,13 @@ class CloudflareStreamApi:
         path: str,
         body: dict[str, Any] | None,
         auth: dict[str, str],
-        deadline: float,
+        limits: CallLimits,
         *,
         retry: bool = True,
     ) -> requests.Response:
-        """One call (retries included, unless `retry` is False) within the deadline and this
+        """One call (retries included, unless `retry` is False) within `limits` and this
         container's rate share; ids in `path` must already be validated."""
-        left = deadline - time.monotonic()
+        left = limits.deadline - time.monotonic()
         if left <= 0.1:
             raise UpstreamTimeout("no time left to call Cloudflare")
         timeout = (min(self.connect_timeout, left), min(self.read_timeout, left))
@@ -222,21 +232,12 @@ class CloudflareStreamApi:
                 retry_after=math.ceil(min(wait, RATE_LIMIT_BLOCK_SECONDS)),
             )
         try:
-            with _within(_Budget(deadline, timeout[0] + timeout[1], self.calls, retry)):
+            with _within(_Call(limits, timeout[0] + timeout[1], self.calls, retry)):
                 return self.session.request(method, self.base_url + path, json=body, headers=auth, timeout=timeout)
         except requests.RequestException as exc:
             if _is_timeout(exc):
                 raise UpstreamTimeout("Cloudflare did not answer in time") from None
             raise UpstreamUnavailable("could not reach Cloudflare") from None
-
-
-@dataclass(frozen=True)
-class NewSigningKey:
-    """A Stream signing key as `POST /stream/keys` returns it: base64 of the PEM and of the JWK."""
-
-    id: str
-    pem: str = field(repr=False)
-    jwk: str = field(repr=False)
 
 
 def _result(response: requests.Response, what: str) -> dict[str, Any]:

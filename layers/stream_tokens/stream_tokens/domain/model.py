@@ -42,6 +42,15 @@ class SigningKey:
 
 
 @dataclass(frozen=True)
+class NewSigningKey:
+    """A Stream signing key as `POST /stream/keys` returns it, shown once: base64 of the PEM and of the JWK."""
+
+    id: str
+    pem: str = field(repr=False)
+    jwk: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class TokenRequest:
     """A validated request for one video's token, with Cloudflare's defaults already resolved.
 

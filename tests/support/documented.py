@@ -12,7 +12,7 @@ from typing import Any
 
 from openapi_schema_validator import OAS30Validator
 
-from localdev.template import api_document, routes
+from localdev.standins.template import api_document, routes
 
 
 def _resolve(node: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The credentials secret's versions and staging labels in Secrets Manager (the rotation function's
-adapter; minting reads the secret through credentials.py).
+adapter; minting reads the secret through secrets_manager.py).
 
 Values are read fresh (no cache): a rotation step must see what the previous step wrote.
 """
@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from .errors import ConfigurationError
+from ..domain.errors import ConfigurationError
 
 AWSCURRENT = "AWSCURRENT"
 AWSPENDING = "AWSPENDING"

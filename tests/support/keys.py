@@ -8,7 +8,7 @@ from functools import cache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.log_hygiene import sensitive
+from tests.support.log_hygiene import sensitive
 
 
 @cache
@@ -47,7 +47,7 @@ def sensitive_pem() -> str:
 def sensitive_key() -> dict:
     """A Stream signing key in Cloudflare's format, every form of its private part registered for
     the log scan: the base64 PEM and JWK, the PEM's own lines, and the JWK's private exponent."""
-    from localdev.signing_keys import new_signing_key
+    from localdev.standins.signing_keys import new_signing_key
 
     return register_key(new_signing_key())
 

@@ -147,3 +147,9 @@ class SigningKeyRotationFailed(StreamTokenError):
 
 class UpstreamAuthRejected(Exception):
     """Cloudflare answered 401/403: internal signal to re-read the secret once."""
+
+
+def as_stream_error(exc: Exception) -> StreamTokenError:
+    """What a caller is told of `exc`: the error itself when it is one of the types above, else an
+    InternalError (the unexpected exception is for the log, never for the caller)."""
+    return exc if isinstance(exc, StreamTokenError) else InternalError()

@@ -12,7 +12,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import RSAAlgorithm
+
+from stream_tokens.domain.credentials import SIGNING_KEY_ID, SIGNING_KEY_JWK, SIGNING_KEY_PEM
 
 
 def new_signing_key() -> dict[str, Any]:
@@ -32,10 +35,17 @@ def new_signing_key() -> dict[str, Any]:
 
 def secret_fields(key: dict[str, Any]) -> dict[str, str]:
     """The credentials secret's fields for a key: what the README tells operators to store."""
-    return {"signing_key_id": key["id"], "signing_key_pem": key["pem"], "signing_key_jwk": key["jwk"]}
+    return {SIGNING_KEY_ID: key["id"], SIGNING_KEY_PEM: key["pem"], SIGNING_KEY_JWK: key["jwk"]}
 
 
 def public_jwk(key: dict[str, Any]) -> dict[str, Any]:
     """The public half of a key's JWK: what verifies its tokens."""
     jwk: dict[str, Any] = json.loads(base64.b64decode(key["jwk"]))
     return {name: jwk[name] for name in ("kty", "kid", "alg", "use", "n", "e")}
+
+
+def public_key(jwk: dict[str, Any]) -> RSAPublicKey:
+    """The RSA public key of a public JWK (what PyJWT verifies a token with)."""
+    key = RSAAlgorithm.from_jwk(json.dumps(jwk))
+    assert isinstance(key, RSAPublicKey), "not a public RSA JWK"
+    return key

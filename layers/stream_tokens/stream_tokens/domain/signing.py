@@ -1,4 +1,4 @@
-"""Signing Stream tokens locally with a Stream signing key: no API call, no rate limit.
+"""Stream tokens signed with a Stream signing key: pure crypto (no I/O, no credentials).
 
 A token is what Cloudflare's documentation builds: a JWT, RS256, header {"alg": "RS256", "kid"},
 payload `sub` (the video id), `kid`, `exp`, `nbf`, and `downloadable` / `accessRules` when given.
@@ -14,7 +14,7 @@ import base64
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jwt
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -24,11 +24,7 @@ from jwt.algorithms import RSAAlgorithm
 from jwt.api_jws import PyJWS
 from jwt.utils import from_base64url_uint
 
-from .errors import INVALID_VALUE, ConfigurationError, ErrorDetail, InvalidRequest
 from .model import TokenRequest, is_cloudflare_id
-
-if TYPE_CHECKING:
-    from .credentials import CloudflareCredentials
 
 
 class KeyMaterialError(Exception):
@@ -160,38 +156,3 @@ def _same_key(jwk: dict[str, Any], key: RSAPrivateKey) -> bool:
     if given[2] is None:
         raise KeyMaterialError("the JWK holds only a public key")
     return all(mine == theirs for mine, theirs in zip(held, given, strict=True) if theirs is not None)
-
-
-def secret_signing_key(secret: dict[str, Any]) -> ParsedSigningKey | None:
-    """The signing key in the credentials secret, if it holds one (a ConfigurationError if broken)."""
-    names = ("signing_key_id", "signing_key_pem", "signing_key_jwk")
-    given = {name: secret.get(name) for name in names if secret.get(name) not in (None, "")}
-    if not given:
-        return None
-    if any(not isinstance(value, str) for value in given.values()):
-        raise ConfigurationError("the Cloudflare secret's signing_key_* fields must be strings")
-    try:
-        return secret_key(given.get("signing_key_id", ""), given.get("signing_key_pem"), given.get("signing_key_jwk"))
-    except KeyMaterialError as exc:
-        raise ConfigurationError(f"the Cloudflare secret's signing key is unusable: {exc}") from None
-
-
-class LocalSigner:
-    """Signs tokens here: with the caller's key when the request carries one, else the secret's."""
-
-    name = "local"
-    remote = False
-
-    def issue(self, request: TokenRequest, credentials: CloudflareCredentials, deadline: float) -> str:
-        return stream_token(request, self.key_for(request, credentials))
-
-    @staticmethod
-    def key_for(request: TokenRequest, credentials: CloudflareCredentials) -> ParsedSigningKey:
-        if request.signing_key is not None:
-            try:
-                return caller_key(request.signing_key.id, request.signing_key.pem)
-            except KeyMaterialError as exc:
-                raise InvalidRequest([ErrorDetail(INVALID_VALUE, f"pem is unusable: {exc}", "/pem")]) from None
-        if credentials.signing_key is None:
-            raise ConfigurationError("local signing needs a signing key in the Cloudflare secret")
-        return credentials.signing_key

@@ -35,40 +35,35 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import jwt
 
-from . import observability
-from .cloudflare_api import CloudflareStreamApi
-from .config import RotationSettings
-from .credentials import CloudflareCredentials
-from .errors import (
+from .. import observability
+from ..adapters.secret_versions import AWSCURRENT, AWSPENDING, SecretState
+from ..domain.credentials import (
+    SIGNING_KEY_FIELDS,
+    SIGNING_KEY_ID,
+    SIGNING_KEY_JWK,
+    SIGNING_KEY_PEM,
+    CloudflareCredentials,
+    holds_signing_key,
+)
+from ..domain.errors import (
     ConfigurationError,
     SigningKeyRotationFailed,
     StreamTokenError,
     UpstreamAuthRejected,
     UpstreamCredentialsRejected,
 )
-from .model import TokenRequest, is_cloudflare_id
-from .secret_versions import AWSCURRENT, AWSPENDING, SecretState
-from .signing import KeyMaterialError, parse_signing_key, stream_token, verify_stream_token
+from ..domain.model import NewSigningKey, TokenRequest, is_cloudflare_id
+from ..domain.signing import KeyMaterialError, parse_signing_key, stream_token, verify_stream_token
+from .ports import SecretVersionStore, SigningKeysApi
 
-KEY_FIELDS = ("signing_key_id", "signing_key_pem", "signing_key_jwk")
 RETIRED = "retired_signing_keys"
 SOURCE = "rotation_source_version"  # the AWSCURRENT version a pending version was made from
 PUT_RESERVE = 3.0  # seconds kept back from the key creation for writing the pending version (or undoing it)
 PROBE_VIDEO = "0" * 32  # the subject of testSecret's token (never handed out)
-
-
-class SecretVersionStore(Protocol):
-    def describe(self, secret_id: str) -> SecretState: ...
-    def read(
-        self, secret_id: str, *, version_id: str | None = None, stage: str | None = None
-    ) -> dict[str, Any] | None: ...
-    def put_pending(self, secret_id: str, version_id: str, value: dict[str, Any]) -> None: ...
-    def promote(self, secret_id: str, version_id: str, current: str | None) -> None: ...
-    def created_since(self, secret_id: str, version_id: str) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -86,12 +81,14 @@ class SigningKeyRotation:
 
     def __init__(
         self,
-        settings: RotationSettings,
+        retired_key_grace: int,
         versions: SecretVersionStore,
-        api: CloudflareStreamApi,
+        api: SigningKeysApi,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.settings = settings
+        """`retired_key_grace`: seconds a retired signing key is kept before it is deleted (which
+        revokes its tokens)."""
+        self.retired_key_grace = retired_key_grace
         self.versions = versions
         self.api = api
         self.clock = clock
@@ -130,34 +127,37 @@ class SigningKeyRotation:
         credentials = CloudflareCredentials.from_secret(current, with_signing_key=False)
         account_id, auth = credentials.account_id, credentials.auth_headers()
         current_version = state.version_with(AWSCURRENT)
-        now = int(self.clock())
-        retired = [
-            RetiredKey(r.id, now if r.retired_at is None else r.retired_at) for r in retired_keys(current)
-        ]  # null: retired when `current` became current, which is before now
-        old_id = current.get("signing_key_id")
-        old_id = old_id.lower() if is_cloudflare_id(old_id) else None
-        if old_id is not None:
-            retired.append(RetiredKey(old_id, None))
-        if current_version is not None:
-            retired += [RetiredKey(key_id, now) for key_id in self._abandoned(secret_id, token, current_version)]
+        retired, live = self._retirements(secret_id, token, current, current_version)
         # Deletions first (a retried step redoes them: a 404 drops the record), then the key is
         # created and recorded at once, so a failure never leaves a key nobody knows about.
         create_by = deadline - PUT_RESERVE
         prune_by = create_by - self.api.connect_timeout - self.api.read_timeout  # one attempt at the creation
-        keep = {old_id} if old_id is not None else set()  # the live key, whatever the records say
-        retired = self._prune(_unique(retired), account_id, auth, prune_by, keep)
+        retired = self._prune(_unique(retired), account_id, auth, prune_by, keep=live)
         with _credentials_checked():
             key = self.api.create_signing_key(account_id, auth, create_by)
         observability.signing_keys("created")
         observability.logger.info("signing key created", extra={"signing_key_id": key.id, "version": token})
-        pending = {name: value for name, value in current.items() if name not in (*KEY_FIELDS, RETIRED, SOURCE)}
-        pending |= {"signing_key_id": key.id, "signing_key_pem": key.pem, "signing_key_jwk": key.jwk}
-        pending |= {RETIRED: [r.to_json() for r in retired], SOURCE: current_version}
         try:
-            self.versions.put_pending(secret_id, token, pending)
+            self.versions.put_pending(secret_id, token, _pending_value(current, key, retired, current_version))
         except Exception:
             self._discard(secret_id, token, key.id, credentials, deadline)
             raise
+
+    def _retirements(
+        self, secret_id: str, token: str, current: dict[str, Any], current_version: str | None
+    ) -> tuple[list[RetiredKey], set[str]]:
+        """Every retired key once this rotation is done (the recorded ones, the key being replaced,
+        keys of unfinished rotations), and the live key, which is never deleted whatever the records say."""
+        now = int(self.clock())
+        retired = [
+            RetiredKey(r.id, now if r.retired_at is None else r.retired_at) for r in retired_keys(current)
+        ]  # null: retired when `current` became current, which is before now
+        old_id = current.get(SIGNING_KEY_ID)
+        live = {old_id.lower()} if is_cloudflare_id(old_id) else set()
+        retired += [RetiredKey(key_id, None) for key_id in live]
+        if current_version is not None:
+            retired += [RetiredKey(key_id, now) for key_id in self._abandoned(secret_id, token, current_version)]
+        return retired, live
 
     @staticmethod
     def set_secret() -> None:
@@ -171,27 +171,16 @@ class SigningKeyRotation:
         credentials = CloudflareCredentials.from_secret(pending, with_signing_key=False)
         with _credentials_checked():
             listed = self.api.list_signing_keys(credentials.account_id, credentials.auth_headers(), deadline)
-        key_id = pending.get("signing_key_id")
-        if not _holds_key(pending) and SOURCE not in pending and not _holds_key(self._current(secret_id)):
+        if not holds_signing_key(pending) and SOURCE not in pending and not holds_signing_key(self._current(secret_id)):
             # Not written by createSecret: Secrets Manager testing the configuration (a schedule
             # set without rotating at once) with a copy of an API-only secret, which holds no key
             # yet. The credentials work (the keys were listed); there is no key to check.
             observability.logger.info("rotation configuration tested: the secret holds no signing key yet")
             return
-        pem, jwk = pending.get("signing_key_pem"), pending.get("signing_key_jwk")
-        if not (is_cloudflare_id(key_id) and isinstance(pem, str) and isinstance(jwk, str)):
-            raise SigningKeyRotationFailed("the pending version lacks a signing_key_id, _pem or _jwk")
-        now = int(time.time())  # the probe is checked now, whatever clock the retirement records use
-        try:
-            signer = parse_signing_key(key_id, pem_b64=pem)
-            public = parse_signing_key(key_id, jwk_b64=jwk).public_key
-            probe = stream_token(TokenRequest(PROBE_VIDEO, exp=now + 300, nbf=now - 60), signer)
-            verify_stream_token(probe, signer.id, public)
-        except (KeyMaterialError, jwt.InvalidTokenError) as exc:
-            raise SigningKeyRotationFailed(f"the pending signing key does not sign and verify: {exc}") from None
-        if signer.id not in listed:
-            raise SigningKeyRotationFailed(f"Cloudflare does not list the pending signing key {signer.id}")
-        observability.logger.info("pending signing key verified", extra={"signing_key_id": signer.id})
+        key_id = _pending_key_checked(pending)
+        if key_id not in listed:
+            raise SigningKeyRotationFailed(f"Cloudflare does not list the pending signing key {key_id}")
+        observability.logger.info("pending signing key verified", extra={"signing_key_id": key_id})
 
     def _current(self, secret_id: str) -> dict[str, Any]:
         current = self.versions.read(secret_id, stage=AWSCURRENT)
@@ -207,7 +196,7 @@ class SigningKeyRotation:
                 value = self.versions.read(secret_id, version_id=version) if version != token else None
             except ConfigurationError:
                 continue  # an old version that is not a JSON object was not written by a rotation
-            key_id = value.get("signing_key_id") if value else None
+            key_id = value.get(SIGNING_KEY_ID) if value else None
             if value and value.get(SOURCE) == current_version and is_cloudflare_id(key_id):
                 observability.logger.info(
                     "key of an unfinished rotation retired", extra={"signing_key_id": key_id, "version": version}
@@ -222,7 +211,7 @@ class SigningKeyRotation:
         signed a token), unless the pending version holds it after all (a write whose answer was lost)."""
         try:
             stored = self.versions.read(secret_id, version_id=token, stage=AWSPENDING)
-            if stored is not None and stored.get("signing_key_id") == key_id:
+            if stored is not None and stored.get(SIGNING_KEY_ID) == key_id:
                 return
             self.api.delete_signing_key(credentials.account_id, key_id, credentials.auth_headers(), deadline)
         except Exception as exc:
@@ -236,14 +225,14 @@ class SigningKeyRotation:
         )
 
     def _prune(
-        self, retired: list[RetiredKey], account_id: str, auth: dict[str, str], deadline: float, keep: set[str]
+        self, retired: list[RetiredKey], account_id: str, auth: dict[str, str], deadline: float, *, keep: set[str]
     ) -> list[RetiredKey]:
         """Delete the keys retired more than the grace period ago; the records of the others, and of
         the ones Cloudflare would not delete now, are kept."""
         now = int(self.clock())
         kept = []
         for record in retired:
-            due = record.retired_at is not None and now - record.retired_at >= self.settings.retired_key_grace
+            due = record.retired_at is not None and now - record.retired_at >= self.retired_key_grace
             if not due or record.id in keep:
                 kept.append(record)
                 continue
@@ -264,6 +253,37 @@ class SigningKeyRotation:
                 extra={"signing_key_id": record.id, "retired_at": record.to_json()["retired_at"]},
             )
         return kept
+
+
+def _pending_value(
+    current: dict[str, Any], key: NewSigningKey, retired: list[RetiredKey], source: str | None
+) -> dict[str, Any]:
+    """The pending version: every field of the current one, the new key, the retirement records,
+    and the version it was made from."""
+    kept = {name: value for name, value in current.items() if name not in (*SIGNING_KEY_FIELDS, RETIRED, SOURCE)}
+    return kept | {
+        SIGNING_KEY_ID: key.id,
+        SIGNING_KEY_PEM: key.pem,
+        SIGNING_KEY_JWK: key.jwk,
+        RETIRED: [r.to_json() for r in retired],
+        SOURCE: source,
+    }
+
+
+def _pending_key_checked(pending: dict[str, Any]) -> str:
+    """The pending key's id, once a token signed with its PEM verified with its JWK."""
+    key_id, pem, jwk = (pending.get(name) for name in SIGNING_KEY_FIELDS)
+    if not (is_cloudflare_id(key_id) and isinstance(pem, str) and isinstance(jwk, str)):
+        raise SigningKeyRotationFailed("the pending version lacks a signing_key_id, _pem or _jwk")
+    now = int(time.time())  # the probe is checked now, whatever clock the retirement records use
+    try:
+        signer = parse_signing_key(key_id, pem_b64=pem)
+        public = parse_signing_key(key_id, jwk_b64=jwk).public_key
+        probe = stream_token(TokenRequest(PROBE_VIDEO, exp=now + 300, nbf=now - 60), signer)
+        verify_stream_token(probe, signer.id, public)
+    except (KeyMaterialError, jwt.InvalidTokenError) as exc:
+        raise SigningKeyRotationFailed(f"the pending signing key does not sign and verify: {exc}") from None
+    return signer.id
 
 
 @contextmanager
@@ -294,11 +314,6 @@ def retired_keys(secret: dict[str, Any]) -> list[RetiredKey]:
             raise ConfigurationError(f"an entry of the Cloudflare secret's {RETIRED} has a bad retired_at") from None
         parsed.append(RetiredKey(key_id.lower(), retired_at))
     return parsed
-
-
-def _holds_key(secret: dict[str, Any]) -> bool:
-    """Whether a version of the secret holds (any field of) a signing key."""
-    return any(secret.get(name) is not None for name in KEY_FIELDS)
 
 
 def _unique(records: list[RetiredKey]) -> list[RetiredKey]:

@@ -30,7 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -192,12 +192,7 @@ class CloudflareDouble:
         return Draft202012Validator({"$ref": ref, "components": _json_schema(self._fragment["components"])})
 
     def handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
-        body: Any = None
-        if raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
+        body = _decoded(raw)
         if self.record:
             with self._lock:
                 self.requests.append(Recorded(method, path, headers, body))
@@ -209,6 +204,25 @@ class CloudflareDouble:
             return 404, {}, _failure(7003, "No route for the URI")
         operation, match = matched[0]
         params = match.groupdict()
+        refusal = self._refuse_parameters(operation, params, path, headers) or self._refuse_body(
+            operation, path, headers, body
+        )
+        if refusal is not None:
+            return refusal
+        fault = self._next_fault(operation.get("operationId", ""))
+        if fault is not None:
+            return fault.status, fault.headers, fault
+        if operation.get("operationId") in KEY_OPERATIONS:
+            return self._keys(operation["operationId"], params)
+        video_id = params["identifier"]
+        if video_id in self.missing_videos:
+            return 404, {}, _failure(10003, "Not Found")
+        return 200, {}, self._mint(video_id, body)
+
+    def _refuse_parameters(
+        self, operation: dict[str, Any], params: dict[str, str], path: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], Any] | None:
+        """Cloudflare's answer to path parameters or credentials it refuses; None if they pass."""
         for parameter in operation.get("parameters", []):
             value = params.get(parameter["name"], "")
             if list(self._validator(parameter["schema"]["$ref"]).iter_errors(value)):
@@ -221,30 +235,29 @@ class CloudflareDouble:
         if params.get("account_id") != self.account_id:
             self._violation(f"{path}: not the configured account")
             return 403, {}, _failure(10000, "Authentication error")
+        return None
+
+    def _refuse_body(
+        self, operation: dict[str, Any], path: str, headers: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any] | None:
+        """Cloudflare's answer to a body its schema refuses; None if it passes."""
         request_body = operation.get("requestBody", {})
         if request_body.get("required") and not headers.get("content-type", "").startswith("application/json"):
             self._violation(f"{path}: body without Content-Type application/json")
             return 400, {}, _failure(10005, "Invalid content type")
         schema = request_body.get("content", {}).get("application/json", {}).get("schema")
-        if schema is not None:
-            if not isinstance(body, dict):
-                self._violation(f"{path}: body is not a JSON object")
-                return 400, {}, _failure(10005, "Invalid request body")
-            errors = [e.message for e in self._validator(schema["$ref"]).iter_errors(body)]
-            known = self._fragment["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]["properties"]
-            errors += [f"unknown field {name!r}" for name in body if name not in known]
-            if errors:
-                self._violation(f"{path}: body breaks stream_signed_token_request: {errors}")
-                return 400, {}, _failure(10005, "Invalid request body: " + "; ".join(errors))
-        fault = self._next_fault(operation.get("operationId", ""))
-        if fault is not None:
-            return fault.status, fault.headers, fault
-        if operation.get("operationId") in KEY_OPERATIONS:
-            return self._keys(operation["operationId"], params)
-        video_id = params["identifier"]
-        if video_id in self.missing_videos:
-            return 404, {}, _failure(10003, "Not Found")
-        return 200, {}, self._mint(video_id, body)
+        if schema is None:
+            return None
+        if not isinstance(body, dict):
+            self._violation(f"{path}: body is not a JSON object")
+            return 400, {}, _failure(10005, "Invalid request body")
+        errors = [e.message for e in self._validator(schema["$ref"]).iter_errors(body)]
+        known = self._fragment["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]["properties"]
+        errors += [f"unknown field {name!r}" for name in body if name not in known]
+        if errors:
+            self._violation(f"{path}: body breaks stream_signed_token_request: {errors}")
+            return 400, {}, _failure(10005, "Invalid request body: " + "; ".join(errors))
+        return None
 
     def _mint(self, video_id: str, body: dict[str, Any]) -> dict[str, Any]:
         now = int(time.time())
@@ -340,77 +353,89 @@ def _json_schema(node: Any) -> Any:
     return converted
 
 
+def _decoded(raw: bytes) -> Any:
+    """A request body as JSON if it is JSON, else as text (None when empty)."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
 def _failure(code: int, message: str) -> dict[str, Any]:
     return {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
 
 
-def _handler_for(double: CloudflareDouble) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as Cloudflare's edge does
-        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+class _Handler(BaseHTTPRequestHandler):
+    """Serves one double (`double`, set on a subclass per double: see _handler_for)."""
 
-        def _serve(self) -> None:
-            with double._lock:
-                double.in_flight += 1
-                double.max_in_flight = max(double.max_in_flight, double.in_flight)
-            try:
-                self._answer()
-            finally:
-                with double._lock:
-                    double.in_flight -= 1
+    double: ClassVar[CloudflareDouble]
+    protocol_version = "HTTP/1.1"  # keep-alive, as Cloudflare's edge does
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
 
-        def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, extra, answer = double.handle(self.command, self.path, headers, raw)
-            if isinstance(answer, Fault):
-                self._send_fault(answer)
-                return
-            if status < 500 and not double.instant:
-                double.check_answer(status, answer, self.command, self.path)
-            self._send(status, extra, json.dumps(answer).encode())
+    def _serve(self) -> None:
+        with self.double._lock:
+            self.double.in_flight += 1
+            self.double.max_in_flight = max(self.double.max_in_flight, self.double.in_flight)
+        try:
+            self._answer()
+        finally:
+            with self.double._lock:
+                self.double.in_flight -= 1
 
-        def _send_fault(self, fault: Fault) -> None:
-            if fault.delay:
-                time.sleep(fault.delay)
-            if fault.drop:
-                self.connection.shutdown(socket.SHUT_RDWR)
-                self.close_connection = True
-                return
-            body = fault.body
-            if body is None:
-                body = _failure(10000 if fault.status < 500 else 10002, f"Scripted failure {fault.status}")
-            data = (
-                body
-                if isinstance(body, bytes)
-                else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
-            )
-            content_type = "application/json" if not isinstance(body, (str, bytes)) else "text/html"
-            if fault.cut_body:
-                self.send_response(fault.status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data) + 100))
-                self.end_headers()
-                self.wfile.write(data[: len(data) // 2])
-                self.wfile.flush()
-                self.connection.shutdown(socket.SHUT_RDWR)
-                self.close_connection = True
-                return
-            self._send(fault.status, {"Content-Type": content_type} | fault.headers, data)
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, extra, answer = self.double.handle(self.command, self.path, headers, raw)
+        if isinstance(answer, Fault):
+            self._send_fault(answer)
+            return
+        if status < 500 and not self.double.instant:
+            self.double.check_answer(status, answer, self.command, self.path)
+        self._send(status, extra, json.dumps(answer).encode())
 
-        def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
-            self.send_response(status)
-            headers = {"Content-Type": "application/json"} | headers
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
+    def _send_fault(self, fault: Fault) -> None:
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.drop:
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        body = fault.body
+        if body is None:
+            body = _failure(10000 if fault.status < 500 else 10002, f"Scripted failure {fault.status}")
+        data = (
+            body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        )
+        content_type = "application/json" if not isinstance(body, (str, bytes)) else "text/html"
+        if fault.cut_body:
+            self.send_response(fault.status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data) + 100))
             self.end_headers()
-            self.wfile.write(data)
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        self._send(fault.status, {"Content-Type": content_type} | fault.headers, data)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+    def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
+        self.send_response(status)
+        headers = {"Content-Type": "application/json"} | headers
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read `requests`
-            pass
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-    return Handler
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read `requests`
+        pass
+
+
+def _handler_for(double: CloudflareDouble) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (_Handler,), {"double": double})

@@ -1,0 +1,2 @@
+"""Everything that does I/O: Secrets Manager (minting's credentials, the rotation's versions),
+Cloudflare's Stream API and this deployment's share of its rate limit, and the token issuers."""

@@ -1,0 +1,71 @@
+"""The two token issuers, side by side: Cloudflare's API, and local signing with a Stream signing key.
+
+Both take the same validated `TokenRequest` and return the token text (they are the minting
+service's `TokenIssuer` port); the service makes the same answer of it whichever one signed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..domain.credentials import CloudflareCredentials
+from ..domain.errors import INVALID_VALUE, ConfigurationError, ErrorDetail, InvalidRequest
+from ..domain.model import TokenRequest
+from .call_budget import CallLimits
+
+if TYPE_CHECKING:
+    from ..domain.signing import ParsedSigningKey
+    from .cloudflare_api import CloudflareStreamApi
+
+
+class CloudflareApiIssuer:
+    """Asks Cloudflare's `POST /accounts/{account_id}/stream/{identifier}/token` for the token."""
+
+    name = "api"
+    remote = True
+
+    def __init__(self, api: Callable[[], CloudflareStreamApi]) -> None:
+        """`api` gives the client, built on first use (it loads `requests`, which a container that
+        only signs locally never needs)."""
+        self.api = api
+
+    def issue(self, request: TokenRequest, credentials: CloudflareCredentials, limits: CallLimits) -> str:
+        return self.api().create_token(
+            credentials.account_id, request.video_id, self.body(request), credentials.auth_headers(), limits
+        )
+
+    @staticmethod
+    def body(request: TokenRequest) -> dict[str, Any]:
+        """The JSON body Cloudflare receives: the token claims, plus the caller's key if any."""
+        body = request.claims()
+        if request.signing_key is not None:
+            body["id"] = request.signing_key.id
+            body["pem"] = request.signing_key.pem
+        return body
+
+
+class LocalIssuer:
+    """Signs tokens here, with the caller's key when the request carries one, else the secret's:
+    no API call, no rate limit."""
+
+    name = "local"
+    remote = False
+
+    def issue(self, request: TokenRequest, credentials: CloudflareCredentials, limits: CallLimits) -> str:
+        from ..domain.signing import stream_token  # noqa: PLC0415 - PyJWT and cryptography only when signing here
+
+        return stream_token(request, self.key_for(request, credentials))
+
+    @staticmethod
+    def key_for(request: TokenRequest, credentials: CloudflareCredentials) -> ParsedSigningKey:
+        from ..domain.signing import KeyMaterialError, caller_key  # noqa: PLC0415
+
+        if request.signing_key is not None:
+            try:
+                return caller_key(request.signing_key.id, request.signing_key.pem)
+            except KeyMaterialError as exc:
+                raise InvalidRequest([ErrorDetail(INVALID_VALUE, f"pem is unusable: {exc}", "/pem")]) from None
+        if credentials.signing_key is None:
+            raise ConfigurationError("local signing needs a signing key in the Cloudflare secret")
+        return credentials.signing_key

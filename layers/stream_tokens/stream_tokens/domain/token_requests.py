@@ -1,0 +1,191 @@
+"""Turn what a caller asked for into a `TokenRequest`, or say precisely what is wrong with it.
+
+The request's shape is checked against the API document (`request_schema`); the rules a schema
+cannot express (time windows, IP syntax, the shape of a key) follow here, for the fields the schema
+had no complaint about. Every problem is reported, each with the pointer of its field.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import INVALID_IDENTIFIER, INVALID_VALUE, ErrorDetail, InvalidRequest
+from .key_shape import is_base64_pem_rsa_key
+from .model import DEFAULT_LIFETIME, DEFAULT_NBF_LEAD, AccessRule, SigningKey, TokenRequest, is_cloudflare_id
+from .request_schema import dotted, schema_errors
+
+ITEM_ADDRESS_FIELDS = ("identifier", "account_id")  # what a batch item or direct request adds to the body
+_PEM_SHAPE = (
+    "pem must be the base64 of a PEM RSA private key (PKCS#1, an 'RSA PRIVATE KEY' block), "
+    "as Cloudflare's POST /stream/keys returns it"
+)
+
+
+def check_identifier(name: str, value: object) -> str:
+    """A video or account id: exactly 32 hex characters, checked before it goes near a URL."""
+    if not is_cloudflare_id(value):
+        raise InvalidRequest([ErrorDetail(INVALID_IDENTIFIER, f"{name} must be 32 hexadecimal characters", f"/{name}")])
+    return value.lower()
+
+
+def batch_items(value: object, *, at: str, max_items: int) -> list[Any]:
+    """The list of requests in a batch: an array of 1 to `max_items` items (checked one by one later)."""
+    if not isinstance(value, list):
+        problem = "must be an array of token requests"
+    elif not value:
+        problem = "must not be empty"
+    elif len(value) > max_items:
+        problem = f"must have at most {max_items} items (it has {len(value)})"
+    else:
+        return value
+    raise InvalidRequest([ErrorDetail(INVALID_VALUE, f"{dotted(_path(at)) or 'the list of requests'} {problem}", at)])
+
+
+def request_item(item: object, *, at: str, now: int, max_lifetime: int) -> tuple[TokenRequest, str | None]:
+    """One request object of a batch or a direct invocation: `{"identifier", "account_id"?, <fields>}`.
+
+    Pointers in errors are rooted at `at` (e.g. /requests/3/exp).
+    """
+    try:
+        if not isinstance(item, dict):
+            raise InvalidRequest([ErrorDetail(INVALID_VALUE, "a token request must be a JSON object", "")])
+        fields = {name: value for name, value in item.items() if name not in ITEM_ADDRESS_FIELDS}
+        return checked_request(
+            item.get("identifier"),
+            lambda: fields,
+            account_id=item.get("account_id"),
+            now=now,
+            max_lifetime=max_lifetime,
+        )
+    except InvalidRequest as exc:
+        raise InvalidRequest([_rooted(detail, at) for detail in exc.details]) from None
+
+
+def checked_request(
+    video_id: object,
+    read_fields: Callable[[], Mapping[str, Any]],
+    *,
+    account_id: object = None,
+    now: int,
+    max_lifetime: int,
+) -> tuple[TokenRequest, str | None]:
+    """The identifiers and the body together, so that one answer lists every problem in all three.
+
+    `read_fields` produces the body's fields (decoding it may itself fail; a body over the size
+    limit is refused at once, 413). Returns the request and the (normalised) account id the caller
+    named, if any.
+    """
+    problems: list[ErrorDetail] = []
+
+    def attempt[T](step: Callable[[], T]) -> T | None:
+        try:
+            return step()
+        except InvalidRequest as exc:
+            problems.extend(exc.details)
+            return None
+
+    video = attempt(lambda: check_identifier("identifier", video_id))
+    account = None if account_id is None else attempt(lambda: check_identifier("account_id", account_id))
+    fields = attempt(read_fields)
+    request = None
+    if fields is not None:
+        request = attempt(lambda: token_request(video or "", fields, now=now, max_lifetime=max_lifetime))
+    if problems or request is None:
+        raise InvalidRequest(problems)
+    return request, account
+
+
+def token_request(video_id: str, fields: Mapping[str, Any], *, now: int, max_lifetime: int) -> TokenRequest:
+    """Validate `fields` (a token request body) for `video_id`, resolving Cloudflare's defaults.
+
+    Raises InvalidRequest listing every broken field: the schema's findings first, then the checks
+    a schema cannot express, for the fields the schema had no complaint about.
+    """
+    problems = schema_errors(fields)
+    sound = _SoundFields(problems)
+    exp = int(fields["exp"]) if sound.given(fields, "/exp") else now + DEFAULT_LIFETIME
+    nbf = int(fields["nbf"]) if sound.given(fields, "/nbf") else now - DEFAULT_NBF_LEAD
+    problems += _time_window_problems(fields, sound, exp, nbf, now=now, max_lifetime=max_lifetime)
+    problems += _access_rule_problems(fields, sound)
+    if sound.given(fields, "/pem") and not is_base64_pem_rsa_key(fields["pem"]):
+        problems.append(ErrorDetail(INVALID_VALUE, _PEM_SHAPE, "/pem"))
+    if problems:
+        raise InvalidRequest(problems)
+    return TokenRequest(
+        video_id=video_id,
+        exp=exp,
+        nbf=nbf,
+        downloadable=fields.get("downloadable", False),
+        access_rules=tuple(
+            AccessRule(r["type"], r["action"], tuple(r.get("ip", ())), tuple(r.get("country", ())))
+            for r in fields.get("accessRules", ())
+        ),
+        signing_key=SigningKey(fields["id"].lower(), fields["pem"]) if "id" in fields else None,
+    )
+
+
+class _SoundFields:
+    """Which fields the schema had no complaint about (the code's checks look only at those)."""
+
+    def __init__(self, problems: list[ErrorDetail]) -> None:
+        self.broken = {detail.pointer or "" for detail in problems}
+
+    def sound(self, pointer: str) -> bool:
+        return not any(b == pointer or b.startswith(pointer + "/") for b in self.broken)
+
+    def given(self, fields: Mapping[str, Any], pointer: str) -> bool:
+        """The top-level field at `pointer` is present and passed the schema."""
+        return pointer[1:] in fields and self.sound(pointer)
+
+
+def _time_window_problems(
+    fields: Mapping[str, Any], sound: _SoundFields, exp: int, nbf: int, *, now: int, max_lifetime: int
+) -> list[ErrorDetail]:
+    problems = []
+    if sound.given(fields, "/exp"):
+        if exp <= now:
+            problems.append(ErrorDetail(INVALID_VALUE, "exp must be in the future", "/exp"))
+        elif exp > now + max_lifetime:
+            problems.append(ErrorDetail(INVALID_VALUE, f"exp must be at most {max_lifetime} seconds from now", "/exp"))
+    if sound.given(fields, "/nbf") and nbf >= exp:
+        problems.append(ErrorDetail(INVALID_VALUE, "nbf must be before exp", "/nbf"))
+    return problems
+
+
+def _access_rule_problems(fields: Mapping[str, Any], sound: _SoundFields) -> list[ErrorDetail]:
+    """IP addresses and CIDRs of the rules the schema passed (each rule was then checked alone)."""
+    rules = fields.get("accessRules")
+    if not isinstance(rules, list) or "/accessRules" in sound.broken:
+        return []
+    return [
+        ErrorDetail(
+            INVALID_VALUE,
+            f"accessRules[{i}].ip[{j}] must be an IPv4 or IPv6 address or CIDR",
+            f"/accessRules/{i}/ip/{j}",
+        )
+        for i, rule in enumerate(rules)
+        if sound.sound(f"/accessRules/{i}")
+        for j, address in enumerate(rule.get("ip", ()))
+        if not _is_ip_or_cidr(address)
+    ]
+
+
+def _is_ip_or_cidr(value: str) -> bool:
+    if "%" in value:  # an IPv6 zone id names a local interface, never a viewer
+        return False
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _rooted(detail: ErrorDetail, at: str) -> ErrorDetail:
+    """The same error, its pointer inside the item at `at` (the message stays as it is)."""
+    return ErrorDetail(detail.code, detail.message, at + (detail.pointer or ""))
+
+
+def _path(pointer: str) -> list[str]:
+    return [part.replace("~1", "/").replace("~0", "~") for part in pointer.split("/")[1:]]

@@ -1,0 +1,102 @@
+"""The composition root: the container's objects, each built once on first use and reused by every
+invocation.
+
+"Once" holds under concurrency too (a batch's worker threads may ask for the HTTP client at the
+same moment on a cold container): every builder below runs under one lock, and `functools.cache`
+then hands out the object it built. The lock is re-entrant because builders call each other.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from functools import cache, wraps
+from typing import TYPE_CHECKING, Protocol
+
+from ..adapters.call_budget import CallBudget
+from ..adapters.issuers import CloudflareApiIssuer, LocalIssuer
+from ..adapters.secrets_manager import SecretsManagerCredentials
+from ..services.minting import TokenService
+from .config import RotationSettings, Settings
+
+if TYPE_CHECKING:
+    from ..adapters.cloudflare_api import CloudflareStreamApi
+    from ..services.rotation import SigningKeyRotation
+
+DEADLINE_MARGIN_MS = 250  # time kept back to answer after the last upstream attempt
+_building = threading.RLock()
+_builders: list[Callable[..., object]] = []
+
+
+class LambdaContextLike(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+def _once[**P, T](build: Callable[P, T]) -> Callable[P, T]:
+    """`build` run at most once per distinct arguments, whatever the concurrency."""
+    cached = cache(build)
+    _builders.append(cached)
+
+    @wraps(build)
+    def built(*args: P.args, **kwargs: P.kwargs) -> T:
+        with _building:
+            return cached(*args, **kwargs)  # type: ignore[arg-type]  # the builders' arguments are hashable
+
+    return built
+
+
+@_once
+def token_service() -> TokenService:
+    settings = Settings.from_env()
+    credentials = SecretsManagerCredentials(
+        settings.secret_id, settings.secret_max_age, with_signing_key=settings.signing_mode != "api"
+    )
+    api = CloudflareApiIssuer(lambda: cloudflare_api(settings, pool_size=settings.upstream_concurrency, metered=True))
+    return TokenService(settings.minting, credentials, api, local_issuer)
+
+
+@_once
+def cloudflare_api(settings: Settings, *, pool_size: int, metered: bool) -> CloudflareStreamApi:
+    """An HTTP client of the container (its keep-alive session), built on first use. A metered
+    one spends the minting functions' share of Cloudflare's rate limit (CallBudget)."""
+    from ..adapters.cloudflare_api import CloudflareStreamApi  # noqa: PLC0415 - requests only when calling Cloudflare
+
+    per_second = settings.upstream_calls_per_second
+    return CloudflareStreamApi(
+        settings.cloudflare_base_url,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        max_retries=settings.max_retries,
+        pool_size=pool_size,
+        calls=CallBudget(per_second, burst=per_second * 60) if metered else None,
+    )
+
+
+@_once
+def local_issuer() -> LocalIssuer:
+    return LocalIssuer()
+
+
+@_once
+def signing_key_rotation() -> SigningKeyRotation:
+    """The rotation function's service. It makes a handful of calls per rotation, outside the
+    minting functions' rate share."""
+    from ..adapters.secret_versions import SecretVersions  # noqa: PLC0415 - only the rotation function needs it
+    from ..services.rotation import SigningKeyRotation  # noqa: PLC0415
+
+    settings = RotationSettings.from_env()
+    api = cloudflare_api(settings.base, pool_size=1, metered=False)
+    return SigningKeyRotation(settings.retired_key_grace, SecretVersions(), api)
+
+
+def deadline(context: LambdaContextLike) -> float:
+    """The time.monotonic() by which upstream work must be over for this invocation."""
+    return time.monotonic() + (context.get_remaining_time_in_millis() - DEADLINE_MARGIN_MS) / 1000
+
+
+def reset() -> None:
+    """Forget the container's objects (tests: a fresh container)."""
+    with _building:
+        for builder in _builders:
+            builder.cache_clear()  # type: ignore[attr-defined]

@@ -1,0 +1,160 @@
+"""The functions' configuration: read from the environment once, into one typed object.
+
+The template sets every variable; each default is stated once, on its field below, and is the one
+`make run` uses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ..domain.errors import ConfigurationError
+from ..domain.model import MAX_LIFETIME
+from ..services.minting import MintingPolicy
+
+DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
+SIGNING_MODES = ("auto", "local", "api")
+FUNCTIONS_SHARING_THE_BUDGET = 2  # the HTTP and the direct function call Cloudflare with one account
+GRACE_MARGIN = 3600  # the template's floor for the grace period is the 24 h token lifetime plus this
+_NUMBERS = {  # field: (environment variable, lowest, highest)
+    "max_token_lifetime": ("MAX_TOKEN_LIFETIME_SECONDS", 60, MAX_LIFETIME),
+    "secret_max_age": ("SECRET_MAX_AGE_SECONDS", 0, 86400),
+    "connect_timeout": ("UPSTREAM_CONNECT_TIMEOUT_SECONDS", 0.1, 30),
+    "read_timeout": ("UPSTREAM_READ_TIMEOUT_SECONDS", 0.1, 30),
+    "max_retries": ("UPSTREAM_MAX_RETRIES", 0, 10),
+    "batch_max_items": ("BATCH_MAX_ITEMS", 1, 1000),
+    "upstream_concurrency": ("UPSTREAM_CONCURRENCY", 1, 32),
+    "calls_per_5_minutes": ("UPSTREAM_CALLS_PER_5_MINUTES", 1, 10**9),
+    "budget_containers": ("UPSTREAM_BUDGET_CONTAINERS", 0, 10000),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_id: str
+    """ARN (or name) of the Secrets Manager secret holding the Cloudflare credentials."""
+    customer_code: str
+    """The CODE of the account's customer-CODE.cloudflarestream.com playback subdomain."""
+    max_token_lifetime: int = MAX_LIFETIME
+    """Ceiling on exp - now, in seconds; at most Cloudflare's 24 h."""
+    secret_max_age: int = 300
+    """Seconds a read secret is reused before Secrets Manager is asked again."""
+    cloudflare_base_url: str = DEFAULT_BASE_URL
+    connect_timeout: float = 2.0
+    read_timeout: float = 3.0
+    max_retries: int = 2
+    batch_max_items: int = 100
+    """Most tokens one batch (POST /videos/tokens, or a list sent to the direct function) may ask for."""
+    upstream_concurrency: int = 4
+    """Most calls to Cloudflare a batch makes at once."""
+    calls_per_5_minutes: float = 600.0
+    """The deployment's share of Cloudflare's API rate limit (calls per 5 minutes, retries included)."""
+    budget_containers: int = 1
+    """Containers per function the share is split between (0 counts as 1)."""
+    signing_mode: str = "auto"
+    """auto: sign locally when a key is at hand (the caller's or the secret's), else call the API;
+    local: always sign locally; api: always call Cloudflare's API (forwarding a caller's key)."""
+
+    @property
+    def upstream_calls_per_second(self) -> float:
+        """This container's share of Cloudflare's API rate limit, in calls per second."""
+        return self.calls_per_5_minutes / 300 / FUNCTIONS_SHARING_THE_BUDGET / max(1, self.budget_containers)
+
+    @property
+    def minting(self) -> MintingPolicy:
+        return MintingPolicy(
+            customer_code=self.customer_code,
+            signing_mode=self.signing_mode,
+            max_token_lifetime=self.max_token_lifetime,
+            upstream_concurrency=self.upstream_concurrency,
+            batch_max_items=self.batch_max_items,
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        defaults = _defaults(cls)
+        numbers = {name: _number(env, defaults[name], *limits) for name, limits in _NUMBERS.items()}
+        return cls(
+            secret_id=_secret_id(env),
+            customer_code=_customer_code(env),
+            cloudflare_base_url=_base_url(env),
+            signing_mode=_signing_mode(env, defaults["signing_mode"]),
+            **numbers,
+        )
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    return {field.name: field.default for field in fields(cls)}
+
+
+def _number(env: Mapping[str, str], default: Any, variable: str, low: float, high: float) -> Any:
+    """A numeric variable, of its field's type (int or float), within [low, high]."""
+    raw = env.get(variable, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ConfigurationError(f"environment variable {variable} is not a number") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"environment variable {variable} must be between {low} and {high}")
+    return type(default)(value)
+
+
+def _secret_id(env: Mapping[str, str]) -> str:
+    secret_id = env.get("CLOUDFLARE_SECRET_ARN", "")
+    if not secret_id:
+        raise ConfigurationError("environment variable CLOUDFLARE_SECRET_ARN is not set")
+    return secret_id
+
+
+def _customer_code(env: Mapping[str, str]) -> str:
+    customer_code = env.get("STREAM_CUSTOMER_CODE", "")
+    if not re.fullmatch(r"[a-z0-9]{1,63}", customer_code):
+        raise ConfigurationError(
+            "environment variable STREAM_CUSTOMER_CODE must be the lowercase CODE of customer-CODE.cloudflarestream.com"
+        )
+    return customer_code
+
+
+def _base_url(env: Mapping[str, str]) -> str:
+    base_url = env.get("CLOUDFLARE_BASE_URL", "") or DEFAULT_BASE_URL
+    if not re.match(r"https?://", base_url):
+        raise ConfigurationError("environment variable CLOUDFLARE_BASE_URL must be an http(s) URL")
+    return base_url.rstrip("/")
+
+
+def _signing_mode(env: Mapping[str, str], default: str) -> str:
+    signing_mode = env.get("SIGNING_MODE", "") or default
+    if signing_mode not in SIGNING_MODES:
+        raise ConfigurationError(f"environment variable SIGNING_MODE must be one of {', '.join(SIGNING_MODES)}")
+    return signing_mode
+
+
+@dataclass(frozen=True)
+class RotationSettings:
+    """The rotation function's configuration: the common settings plus the grace period."""
+
+    base: Settings
+    retired_key_grace: int = MAX_LIFETIME + GRACE_MARGIN
+    """Seconds a retired signing key is kept before it is deleted (which revokes its tokens)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> RotationSettings:
+        base = Settings.from_env(env)
+        raw = env.get("RETIRED_KEY_GRACE_SECONDS", "")
+        try:
+            grace = int(raw) if raw else _defaults(cls)["retired_key_grace"]
+        except ValueError:
+            raise ConfigurationError("environment variable RETIRED_KEY_GRACE_SECONDS is not an integer") from None
+        # A token lives up to max_token_lifetime, and a warm container may sign with the old key for
+        # secret_max_age after the rotation: a shorter grace would revoke live tokens.
+        floor = base.max_token_lifetime + base.secret_max_age
+        if grace < floor:
+            raise ConfigurationError(
+                f"environment variable RETIRED_KEY_GRACE_SECONDS must be at least {floor} "
+                "(MAX_TOKEN_LIFETIME_SECONDS + SECRET_MAX_AGE_SECONDS)"
+            )
+        return cls(base, grace)

@@ -1,0 +1,109 @@
+"""HTTP on the way in and out: a request body decoded (with its size limits), and the answers in
+Cloudflare's envelope, for the entry points that speak HTTP."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from .. import observability
+from ..domain.errors import (
+    BODY_NOT_JSON,
+    BODY_NOT_OBJECT,
+    INVALID_VALUE,
+    UNKNOWN_FIELD,
+    ErrorDetail,
+    InvalidRequest,
+    PayloadTooLarge,
+    RateLimited,
+    StreamTokenError,
+)
+from ..domain.model import SignedToken
+from ..domain.request_schema import pointer
+from ..domain.token_requests import batch_items
+from . import envelope
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_BATCH_BODY_BYTES = 512 * 1024
+HEADERS = {"Cache-Control": "no-store"}
+
+
+def decode_body(raw: str | None, *, base64_encoded: bool = False, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The JSON object a caller sent over HTTP; no body (or only whitespace) means `{}`."""
+    data = _body_bytes(raw, base64_encoded)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"the body is {len(data)} bytes; at most {limit} are accepted")
+    if not data.strip():
+        return {}
+    try:
+        fields = json.loads(data, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, huge ints
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise InvalidRequest([ErrorDetail(BODY_NOT_JSON, f"the body is not valid JSON: {reason}", "")]) from None
+    if not isinstance(fields, dict):
+        raise InvalidRequest(
+            [ErrorDetail(BODY_NOT_OBJECT, 'the body must be a JSON object, e.g. {"exp": 1700000000}', "")]
+        )
+    return fields
+
+
+def _body_bytes(raw: str | None, base64_encoded: bool) -> bytes:
+    try:
+        data = (raw or "").encode()
+    except UnicodeEncodeError:  # a lone surrogate: not text any client could have sent as UTF-8
+        raise InvalidRequest([ErrorDetail(BODY_NOT_JSON, "the body is not valid UTF-8", "")]) from None
+    if not base64_encoded:
+        return data
+    try:
+        return base64.b64decode(data, validate=True)
+    except binascii.Error:
+        raise InvalidRequest([ErrorDetail(BODY_NOT_JSON, "the body is not valid base64", "")]) from None
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def batch_body(fields: Mapping[str, Any], *, max_items: int) -> list[Any]:
+    """`{"requests": [...]}`, the body of POST /videos/tokens."""
+    unknown = [name for name in fields if name != "requests"]
+    problems = [ErrorDetail(UNKNOWN_FIELD, f"unknown field {name!r}", pointer([name])) for name in unknown]
+    if "requests" not in fields:
+        problems.append(ErrorDetail(INVALID_VALUE, "requests is required", "/requests"))
+    if problems:
+        raise InvalidRequest(problems)
+    return batch_items(fields["requests"], at="/requests", max_items=max_items)
+
+
+def ok(result: Any) -> Response[str]:
+    return _json(200, envelope.success(result))
+
+
+def batch(outcomes: list[SignedToken | StreamTokenError]) -> Response[str]:
+    """A 200 with one envelope per item; `Retry-After` when an item was rate limited."""
+    waits = [o.retry_after for o in outcomes if isinstance(o, RateLimited) and o.retry_after is not None]
+    headers = {"Retry-After": str(max(waits))} if waits else {}
+    return _json(200, envelope.success([envelope.outcome(outcome) for outcome in outcomes]), headers)
+
+
+def error(exc: Exception) -> Response[str]:
+    """The answer for any failure, logged and counted once; nothing of a secret or a stack trace is sent."""
+    failure = observability.log_and_count_failure(exc)
+    headers = {}
+    if isinstance(failure, RateLimited) and failure.retry_after is not None:
+        headers["Retry-After"] = str(failure.retry_after)
+    return _json(failure.status, envelope.failure(failure.details), headers)
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body, separators=(",", ":")),
+        headers=HEADERS | (headers or {}),
+    )

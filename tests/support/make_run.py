@@ -1,0 +1,49 @@
+"""`make run` as a subprocess: what it runs, started on a free port, its banner read, stopped."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from localdev.standins.template import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_make_run(port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """What `make run` runs, in its own process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "AWS_ENDPOINT"))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "localdev.run"],
+        cwd=ROOT,
+        env=env | {"PORT": str(port), "PYTHONUNBUFFERED": "1"} | (extra_env or {}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def read_banner(process: subprocess.Popen[str]) -> list[str]:
+    assert process.stdout is not None
+    printed = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        printed.append(line)
+        if "Ctrl-C to stop" in line or not line:
+            break
+    return printed
+
+
+def stop(process: subprocess.Popen[str], printed: list[str]) -> None:
+    assert process.stdout is not None
+    if process.poll() is None:
+        process.kill()
+    print("".join(printed) + process.stdout.read())  # into this test's captured output, which the log scan reads
