@@ -89,7 +89,7 @@ def test_outputs_and_environment():
 
 
 def test_the_cloudflare_schema_copy_is_the_shared_one():
-    ours = ROOT / "localdev" / "cloudflare-openapi-stream-fragment.json"
+    ours = ROOT / "localdev" / "standins" / "cloudflare-openapi-stream-fragment.json"
     shared = ROOT.parent / "shared" / "cloudflare" / "openapi-stream-fragment.json"
     if shared.exists():  # beside a checkout in this workplace; the copy travels with the repository
         assert json.loads(ours.read_text()) == json.loads(shared.read_text())
