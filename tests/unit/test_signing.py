@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import jwt
 import pytest
@@ -267,13 +268,14 @@ def test_the_secrets_key_is_proven_by_a_signature_and_callers_keys_by_full_valid
         parse_signing_key(KID, pem, trusted=True)
     with pytest.raises(KeyMaterialError, match="not an unencrypted PEM private key"):
         parse_signing_key(KID, pem)
-    loads = []
-    real = signing.serialization.load_pem_private_key
-    monkeypatch.setattr(
-        signing.serialization,
-        "load_pem_private_key",
-        lambda *args, **options: loads.append(options["unsafe_skip_rsa_key_validation"]) or real(*args, **options),
-    )
+    loads: list[bool] = []
+    real = serialization.load_pem_private_key
+
+    def load(*args: Any, **options: Any) -> Any:
+        loads.append(options["unsafe_skip_rsa_key_validation"])
+        return real(*args, **options)
+
+    monkeypatch.setattr(serialization, "load_pem_private_key", load)
     signing.secret_key.cache_clear()
     signing.caller_key.cache_clear()
     CloudflareCredentials.from_secret(

@@ -21,7 +21,7 @@ import base64
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,9 +29,6 @@ from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from .model import TokenRequest, is_cloudflare_id
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 
 class KeyMaterialError(Exception):
@@ -122,7 +119,7 @@ def secret_key(key_id: str, pem_b64: str | None = None, jwk_b64: str | None = No
     return parse_signing_key(key_id, pem_b64, jwk_b64, trusted=True)
 
 
-caller_key: Callable[..., ParsedSigningKey] = lru_cache(maxsize=8)(parse_signing_key)
+caller_key = lru_cache(maxsize=8)(parse_signing_key)
 """Keys callers send with their requests, fully validated and cached apart from the secret's."""
 
 
