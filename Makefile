@@ -13,7 +13,7 @@ export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install run test lint typecheck template build events load bench lock deploy clean
+.PHONY: help install run test lint typecheck template build events validator load bench lock deploy clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ load: install ## bounded load run on loopback: 10,000 requests x 16 connections 
 bench: install build ## this package against two peers on loopback: a table, and bench-results.json
 	$(BIN)/sam build --template benchmarks/peers/cloudflare_sdk/template.yaml --build-dir .aws-sam/bench-peer-sdk
 	PYTHONPATH=layers/stream_tokens:. $(BIN)/python -m benchmarks.run
+
+validator: install ## regenerate the TokenRequest validator compiled ahead of time from openapi.yaml
+	PYTHONPATH=layers/stream_tokens:. $(BIN)/python -m localdev.make_validator
 
 events: install ## regenerate events/ (API Gateway v2 events for sam local invoke -e)
 	$(BIN)/python -m localdev.make_events
