@@ -63,12 +63,13 @@ def stream_token(request: TokenRequest, key: ParsedSigningKey) -> str:
     compact serialisation header.payload.signature, RS256 (RSASSA-PKCS1-v1_5 with SHA-256), each
     part base64url without padding; byte for byte what PyJWT's `jwt.encode` makes of these claims."""
     claims = {"sub": request.video_id, "kid": key.id} | request.claims()
-    signing_input = f"{key.header_segment}.{_b64url(json.dumps(claims, separators=(',', ':')).encode())}"
+    signing_input = f"{key.header_segment}.{_b64url(_COMPACT_JSON.encode(claims).encode())}"
     signature = key.private_key.sign(signing_input.encode(), _PKCS1V15, _SHA256)
     return f"{signing_input}.{_b64url(signature)}"
 
 
 _PKCS1V15, _SHA256 = PKCS1v15(), hashes.SHA256()
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # json.dumps would build one per token
 
 
 def _b64url(data: bytes) -> str:
