@@ -21,18 +21,18 @@ from stream_tokens.domain.token_requests import batch_items
 from stream_tokens.observability import logger, metrics
 from stream_tokens.runtime import bootstrap, envelope
 from stream_tokens.runtime.events import direct_request
-from stream_tokens.runtime.invocation import failures_as_named_errors
+from stream_tokens.runtime.invocation import raising_named_errors
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@raising_named_errors
 def lambda_handler(event: Any, context: LambdaContext) -> Any:
     deadline = bootstrap.deadline(context)
-    with failures_as_named_errors():
-        service = bootstrap.token_service()
-        request = direct_request(event)
-        if isinstance(request, list):
-            items = batch_items(request, at="", max_items=service.policy.batch_max_items)
-            return [envelope.outcome(outcome) for outcome in service.mint_many(items, deadline=deadline)]
-        token_request, account = service.validate_item(request)
-        return service.mint(token_request, account_id=account, deadline=deadline).to_json()
+    service = bootstrap.token_service()
+    request = direct_request(event)
+    if isinstance(request, list):
+        items = batch_items(request, at="", max_items=service.policy.batch_max_items)
+        return [envelope.outcome(outcome) for outcome in service.mint_many(items, deadline=deadline)]
+    token_request, account = service.validate_item(request)
+    return service.mint(token_request, account_id=account, deadline=deadline).to_json()

@@ -13,13 +13,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stream_tokens.observability import logger, metrics
 from stream_tokens.runtime import bootstrap
-from stream_tokens.runtime.invocation import failures_as_named_errors
+from stream_tokens.runtime.invocation import raising_named_errors
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@raising_named_errors
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
-    deadline = bootstrap.deadline(context)
-    with failures_as_named_errors():
-        rotation = bootstrap.signing_key_rotation()
-        rotation.run(event["Step"], event["SecretId"], event["ClientRequestToken"], deadline)
+    rotation = bootstrap.signing_key_rotation()
+    rotation.run(event["Step"], event["SecretId"], event["ClientRequestToken"], bootstrap.deadline(context))
