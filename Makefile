@@ -57,10 +57,10 @@ load: install ## bounded load run on loopback: 10,000 requests x 16 connections 
 
 bench: install build ## this package against two peers on loopback: a table, and bench-results.json
 	$(BIN)/sam build --template benchmarks/peers/cloudflare_sdk/template.yaml --build-dir .aws-sam/bench-peer-sdk
-	PYTHONPATH=layers/stream_tokens:. $(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run
 
 validator: install ## regenerate the TokenRequest validator compiled ahead of time from openapi.yaml
-	PYTHONPATH=layers/stream_tokens:. $(BIN)/python -m localdev.make_validator
+	$(BIN)/python -m localdev.make_validator
 
 events: install ## regenerate events/ (API Gateway v2 events for sam local invoke -e)
 	$(BIN)/python -m localdev.make_events
