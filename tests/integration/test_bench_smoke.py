@@ -46,7 +46,8 @@ def test_the_benchmark_runs_every_contender_and_reports_every_figure():
     estimates = run.lambda_estimates(results)
     assert list(estimates) == ["512", "1024", "1769"]
     small, large = estimates["512"], estimates["1769"]
-    assert small["cold_start_ms"]["ours-local"] > large["cold_start_ms"]["ours-local"] > 0
+    assert small["cold_start_cpu_ms"]["ours-local"] > large["cold_start_cpu_ms"]["ours-local"] > 0
+    assert small["warm_request_cpu_ms"]["peer-a"] > large["warm_request_cpu_ms"]["peer-a"] > 0
     assert small["batch_ms_per_token"] > large["batch_ms_per_token"] > 0
     per_million = [e["batch_gb_seconds_per_million_tokens"] for e in estimates.values()]
     assert max(per_million) - min(per_million) < 1e-6 * max(per_million)

@@ -23,6 +23,7 @@ def resources(kind: str) -> dict[str, dict]:
 
 def test_functions_run_python313_on_arm64_with_powertools_and_our_layer():
     function = T["Globals"]["Function"]
+    assert function["MemorySize"] == 1024  # chosen from make bench's estimates on Lambda (README)
     assert function["Runtime"] == "python3.13"
     assert function["Architectures"] == ["arm64"]
     powertools, ours = function["Layers"]
