@@ -63,6 +63,8 @@ Route = Callable[..., HttpAnswer]
 class HttpRoutes:
     def __init__(self, *, failed: Callable[[Exception], HttpAnswer], not_found: Callable[[HttpRequest], HttpAnswer]):
         self._routes: list[tuple[str, re.Pattern[str], Route]] = []
+        self.keys: list[str] = []
+        """"POST /videos/<identifier>/token", ...: every route served."""
         self._failed, self._not_found = failed, not_found
 
     def post(self, rule: str) -> Callable[[Route], Route]:
@@ -71,6 +73,7 @@ class HttpRoutes:
         def register(route: Route) -> Route:
             pattern = re.sub(r"<(\w+)>", lambda name: f"(?P<{name[1]}>{_SEGMENT})", rule)
             self._routes.append(("POST", re.compile(f"^{pattern}$"), route))
+            self.keys.append(f"POST {rule}")
             return route
 
         return register
