@@ -12,6 +12,9 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
+# Node tools (Redocly CLI), pinned with their integrity hashes in requirements/npm/package-lock.json.
+NPM_TOOLS := .npm-tools
+REDOCLY := $(CURDIR)/$(NPM_TOOLS)/node_modules/.bin/redocly
 
 .PHONY: help install run test lint typecheck template build events validator load bench lock deploy clean
 
@@ -41,10 +44,18 @@ $(VENV)-checkov/.installed: requirements/checkov.txt
 	$(VENV)-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
 	@touch $@
 
-template: install $(VENV)-checkov/.installed ## sam validate --lint, cfn-lint (+ serverless rules), checkov
+$(NPM_TOOLS)/.installed: requirements/npm/package.json requirements/npm/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js (20.19+ or 22.12+) for Redocly CLI"; exit 1; }
+	rm -rf $(NPM_TOOLS) && mkdir -p $(NPM_TOOLS)
+	cp requirements/npm/package.json requirements/npm/package-lock.json $(NPM_TOOLS)/
+	cd $(NPM_TOOLS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+template: install $(VENV)-checkov/.installed $(NPM_TOOLS)/.installed ## sam validate --lint, cfn-lint (+ serverless rules), checkov, redocly lint
 	$(BIN)/sam validate --lint --template template.yaml
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(VENV)-checkov/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint openapi.yaml --config redocly.yaml
 
 build: install ## sam build (the layer for arm64, the function folder)
 	$(BIN)/sam build --template template.yaml
@@ -72,9 +83,10 @@ lock: install ## re-pin requirements/dev.txt, the layer's and the bench peer's r
 		-c requirements/dev.txt -o layers/stream_tokens/requirements.txt
 	$(BIN)/uv pip compile --quiet --python-version 3.13 --no-header benchmarks/peers/cloudflare_sdk/requirements.in \
 		-c requirements/dev.txt -o benchmarks/peers/cloudflare_sdk/requirements.txt
+	cd requirements/npm && npm install --package-lock-only --ignore-scripts --no-audit --no-fund
 
 deploy: build ## sam deploy --guided (needs AWS credentials)
 	$(BIN)/sam deploy --guided
 
 clean: ## remove build output and the virtual environment
-	rm -rf .aws-sam $(VENV) $(VENV)-checkov .mypy_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(VENV)-checkov $(NPM_TOOLS) .mypy_cache .ruff_cache

@@ -26,13 +26,32 @@ from .standins.signing_keys import new_signing_key, public_jwk, secret_fields
 LOCAL_CUSTOMER_CODE = "localdev"
 
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def hold_stop_signals() -> None:
+    """Ctrl-C and SIGTERM are held (blocked) in this thread and, as threads inherit the mask, in every
+    thread started after this: they stay pending until `wait_for_stop_signal` takes one.
+
+    No Python signal handler runs at all, so none can interrupt other code: a handler that set a
+    threading.Event deadlocked when a second signal (make forwarding SIGTERM to a process group that
+    already got it, Ctrl-C pressed twice) re-entered it while it held the Event's lock, and the
+    interpreter's own handlers, restored as it exits, let a late second SIGTERM kill it.
+    """
+    assert threading.active_count() == 1, "hold the stop signals before any thread starts"
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def wait_for_stop_signal() -> signal.Signals:
+    """Sleep until Ctrl-C or SIGTERM arrives, whichever thread the kernel addressed it to."""
+    return signal.Signals(signal.sigwait(STOP_SIGNALS))
+
+
 def main() -> int:
+    hold_stop_signals()
     port = int(os.environ.get("PORT", "3000"))
     real_token = os.environ.get("CLOUDFLARE_API_TOKEN")
     real_account = os.environ.get("CLOUDFLARE_ACCOUNT_ID")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     stack.apply_env(stack.FAKE_AWS_ENV)
     moto, endpoint = stack.start_moto()
@@ -88,12 +107,13 @@ def main() -> int:
         "Ctrl-C to stop.",
         flush=True,
     )
-    stop.wait()
-    print("stopping", flush=True)
+    received = wait_for_stop_signal()
+    print(f"{received.name}: stopping", flush=True)
     api.stop()
     if double is not None:
         double.stop()
     moto.stop()
+    print("stopped", flush=True)
     return 0
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from localdev.standins import stack, template
 from localdev.standins.examples import ACCOUNT, CUSTOMER_CODE
+from tests.support import aws_permissions
 from tests.support.function import MintApp
 from tests.support.keys import register_key
 from tests.support.log_hygiene import SUITE_OUTPUT, sensitive
@@ -32,6 +33,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "last: runs after every other test")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def aws_call_record() -> Iterator[list[aws_permissions.AwsCall]]:
+    """Every AWS call each function makes in the suite, for the least-privilege check."""
+    with aws_permissions.recording() as calls:
+        yield calls
 
 
 @pytest.fixture(scope="session")

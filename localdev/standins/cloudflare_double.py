@@ -2,7 +2,9 @@
 
 Every request is checked against `cloudflare-openapi-stream-fragment.json` (a verbatim excerpt of
 cloudflare/api-schemas, the same as ../shared/cloudflare/): the path and its parameters, the auth
-headers the operation's security allows, the JSON body against `stream_signed_token_request`.
+headers the operation's security allows, the JSON body against `stream_signed_token_request`,
+extended with the body fields Cloudflare's SDKs send that the published schema lacks (`flags`), as
+`cloudflare-sdk-additions.json` writes them from the SDKs' own definitions.
 It answers as Cloudflare does: the envelope, a real RS256 JWT with `exp`/`nbf` as strings, 401 for
 credentials it does not know, 404 for unknown videos, 400 for bodies the schema refuses, and
 checks its own answers against the response schemas. Anything a well-behaved client would never
@@ -39,6 +41,7 @@ from jsonschema import Draft202012Validator
 from .signing_keys import new_signing_key
 
 FRAGMENT = Path(__file__).with_name("cloudflare-openapi-stream-fragment.json")
+SDK_ADDITIONS = Path(__file__).with_name("cloudflare-sdk-additions.json")
 BASE_PATH = "/client/v4"
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 CREATE_KEY = "stream-signing-keys-create-signing-keys"
@@ -107,7 +110,7 @@ class CloudflareDouble:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.key_id = secrets.token_hex(16)
         self.public_key = self._key.public_key()
-        self._fragment = json.loads(FRAGMENT.read_text())
+        self._fragment = _with_sdk_additions(json.loads(FRAGMENT.read_text()), json.loads(SDK_ADDITIONS.read_text()))
         self._operations = self._compile_operations()
         self._server: ThreadingHTTPServer | None = None
 
@@ -339,6 +342,16 @@ class CloudflareDouble:
         errors = [e.message for e in self._validator(ref).iter_errors(body)]
         if errors:
             self._violation(f"the double's own {status} answer breaks the schema: {errors}")
+
+
+def _with_sdk_additions(fragment: dict[str, Any], additions: dict[str, Any]) -> dict[str, Any]:
+    """The fragment with the SDKs' extra properties added to the schemas they extend (nothing else
+    of the published schema changes)."""
+    schemas = fragment["components"]["schemas"]
+    for name, addition in additions.items():
+        if not name.startswith("_"):
+            schemas[name]["properties"] = schemas[name]["properties"] | addition["properties"]
+    return fragment
 
 
 def _json_schema(node: Any) -> Any:

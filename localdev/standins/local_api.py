@@ -32,6 +32,7 @@ class LocalHttpApi:
         self.routes = routes
         self.timeout_seconds = timeout_seconds
         self._invoke_lock = threading.Lock()
+        self._stopped = False
         self._server = _Server(("127.0.0.1", port), self._request_handler())
 
     @property
@@ -43,10 +44,17 @@ class LocalHttpApi:
         return self
 
     def stop(self) -> None:
+        """No new connections; the invocation under way (if any) finishes, and none starts after it:
+        nothing the handler does (its log lines included) outlives this call."""
         self._server.shutdown()
+        with self._invoke_lock:
+            self._stopped = True
         self._server.server_close()
 
-    def invoke(self, method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
+    def invoke(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str
+    ) -> dict[str, Any] | None:
+        """The handler's answer to one request, or None once the API has stopped."""
         raw_path, _, raw_query = target.partition("?")
         for route in self.routes:
             params = route.match(method, raw_path)
@@ -70,6 +78,8 @@ class LocalHttpApi:
             base64_body=bool(body) and not _is_text(body, headers.get("content-type", "")),
         )
         with self._invoke_lock:
+            if self._stopped:
+                return None
             try:
                 return self.handler(event, LambdaContext(timeout_seconds=self.timeout_seconds))
             except Exception:  # API Gateway's answer when the function itself fails
@@ -87,6 +97,9 @@ class LocalHttpApi:
                 body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 answer = api.invoke(self.command, self.path, headers, body, self.client_address[0])
+                if answer is None:  # stopped: the connection closes unanswered, as a server going away
+                    self.close_connection = True
+                    return
                 data = answer.get("body") or ""
                 payload = base64.b64decode(data) if answer.get("isBase64Encoded") else data.encode()
                 self.send_response(int(answer.get("statusCode", 200)))

@@ -89,3 +89,90 @@ def function_environment(overrides: dict[str, str], function: str | None = None)
 
 def function_timeout() -> float:
     return float(template()["Globals"]["Function"]["Timeout"])
+
+
+# -- what CloudFormation makes of the document for a stack's parameters -----------------------------
+_NO_VALUE = object()
+
+
+def condition_values(parameters: dict[str, Any]) -> dict[str, bool]:
+    """template.yaml's Conditions evaluated for these parameter values (defaults for the others)."""
+    values = {name: p.get("Default") for name, p in template()["Parameters"].items()} | parameters
+    values = {
+        name: [item.strip() for item in str(value or "").split(",")]
+        if template()["Parameters"][name]["Type"] == "CommaDelimitedList" and isinstance(value, (str, type(None)))
+        else value
+        for name, value in values.items()
+    }
+    conditions: dict[str, bool] = {}
+
+    def evaluate(node: Any) -> Any:
+        (function, argument), *_ = node.items()
+        if function == "!Ref":
+            return values[argument]
+        if function == "!Condition":
+            return conditions.setdefault(argument, evaluate(template()["Conditions"][argument]))
+        if function == "!Join":
+            separator, items = argument
+            return separator.join(str(item) for item in (evaluate(items) if isinstance(items, dict) else items))
+        operands = [evaluate(a) if isinstance(a, dict) else a for a in argument]
+        if function == "!Equals":
+            return str(operands[0]) == str(operands[1])
+        if function == "!Not":
+            return not operands[0]
+        if function == "!And":
+            return all(operands)
+        if function == "!Or":
+            return any(operands)
+        raise ValueError(f"condition function {function} is not known here")
+
+    for name in template()["Conditions"]:
+        evaluate({"!Condition": name})
+    return conditions
+
+
+def resolved(node: Any, conditions: dict[str, bool], parameters: dict[str, Any]) -> Any:
+    """`node` after CloudFormation's Fn::If and Ref to `parameters` (Fn::Sub, Fn::GetAtt and Ref to
+    resources stay as they are)."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            name, when_true, when_false = node["Fn::If"]
+            return resolved(when_true if conditions[name] else when_false, conditions, parameters)
+        if set(node) == {"Ref"} and (node["Ref"] == "AWS::NoValue" or node["Ref"] in parameters):
+            return _NO_VALUE if node["Ref"] == "AWS::NoValue" else parameters[node["Ref"]]
+        out = {key: resolved(value, conditions, parameters) for key, value in node.items()}
+        return {key: value for key, value in out.items() if value is not _NO_VALUE}
+    if isinstance(node, list):
+        return [v for v in (resolved(value, conditions, parameters) for value in node) if v is not _NO_VALUE]
+    return node
+
+
+def deployed_api_document(parameters: dict[str, Any]) -> dict[str, Any]:
+    """openapi.yaml as CloudFormation hands it to API Gateway for a stack with these parameters
+    (AuthMode, JwtIssuer, JwtAudience and JwtScopes; lists as lists or comma-separated text)."""
+    listed = {
+        name: value.split(",") if isinstance(value, str) and name in ("JwtAudience", "JwtScopes") else value
+        for name, value in parameters.items()
+    }
+    document: dict[str, Any] = resolved(api_document(), condition_values(parameters), listed)
+    if not document["components"].get("securitySchemes", True):
+        del document["components"]["securitySchemes"]
+    return document
+
+
+def client_api_document(parameters: dict[str, Any]) -> dict[str, Any]:
+    """The deployed document as a client generator should read it: API Gateway's JWT scheme is an
+    `oauth2` scheme without the `flows` OpenAPI requires (as AWS and SAM write it); a client sees it
+    as what it is to a caller, a bearer JWT."""
+    document = deployed_api_document(parameters)
+    for name, scheme in document["components"].get("securitySchemes", {}).items():
+        if scheme.get("x-amazon-apigateway-authorizer", {}).get("type") == "jwt":
+            bearer = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": scheme["description"]}
+            document["components"]["securitySchemes"][name] = bearer
+    return document
+
+
+if __name__ == "__main__":  # python -m localdev.standins.template IAM|JWT|NONE: the document for client generators
+    import sys
+
+    print(json.dumps(client_api_document({"AuthMode": sys.argv[1] if len(sys.argv) > 1 else "IAM"}), indent=2))

@@ -186,6 +186,23 @@ def test_the_batch_route_answers_per_item_in_order(app, double):
     assert len(double.token_requests()) == 2
 
 
+def test_flags_work_in_a_batch_item_and_a_direct_invocation(app, direct, double):
+    answer = app.post(
+        "/videos/tokens",
+        {"requests": [{"identifier": VIDEO, "flags": {"original": True}}, {"identifier": OTHER, "flags": {"x": 1}}]},
+    )
+    assert answer.status == 200
+    first, second = answer.body["result"]
+    assert first["success"] is True
+    assert sensitive(first["result"]["token"])
+    assert [e["source"]["pointer"] for e in second["errors"]] == ["/requests/1/flags/x"]
+    assert direct({"identifier": OTHER, "flags": {"original": False}})["video_id"] == OTHER
+    assert [r.body["flags"] for r in double.token_requests()] == [{"original": True}, {"original": False}]
+    with pytest.raises(errors.InvalidRequest) as caught:
+        direct({"identifier": VIDEO, "flags": {"original": "yes"}})
+    assert [d.pointer for d in caught.value.details] == ["/flags/original"]
+
+
 @pytest.mark.parametrize(
     ("body", "pointers"),
     [

@@ -362,13 +362,14 @@ def test_test_secret_refuses_a_key_cloudflare_does_not_list(rotator, double):
 
 
 def test_a_schedule_set_without_rotating_at_once_tests_the_configuration_only(
-    rotator, double, moto_endpoint, api_token
+    rotator, double, moto_endpoint, api_token, monkeypatch
 ):
     """Secrets Manager then runs testSecret alone, on a copy of the current value; the secret may
     hold no signing key yet (API-only until the first rotation)."""
     rotator.secret_arn = stack.create_secret(
         moto_endpoint, f"api-only-{uuid.uuid4().hex}", {"account_id": ACCOUNT, "api_token": api_token}
     )
+    monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", rotator.secret_arn)  # the stack's secret (its role's only one)
     token = rotator.start(immediately=False)
     rotator.step("testSecret", token)
     assert [r.method for r in double.requests] == ["GET"], "the credentials were tried; no key was created"
@@ -425,3 +426,33 @@ def test_the_first_rotation_of_an_api_only_secret_gives_it_a_key_that_minting_us
     minted, kid = mint_kid(MintApp())
     assert kid == created["id"]
     assert verifies_with(minted, created)
+
+
+def test_a_token_that_may_not_create_keys_fails_the_first_rotation_and_minting_goes_on_through_the_api(
+    rotator, double, moto_endpoint, api_token, monkeypatch
+):
+    """A default deployment rotates once when the stack creates the schedule (RotateImmediatelyOnUpdate).
+    If the API token lacks Stream key rights, Cloudflare answers 403 to POST /stream/keys: each
+    createSecret Secrets Manager runs fails as UpstreamCredentialsRejected, nothing is written to the
+    secret, and the deployment keeps minting through Cloudflare's API with the current version."""
+    rotator.secret_arn = stack.create_secret(
+        moto_endpoint, f"api-only-{uuid.uuid4().hex}", {"account_id": ACCOUNT, "api_token": api_token}
+    )
+    monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", rotator.secret_arn)
+    before = (rotator.current(), rotator.version_with("AWSCURRENT"))
+    token = rotator.start()
+    double.fail_next(*[Fault(403)] * 4, operation=CREATE_KEY)
+    for _ in range(2):  # the first run and Secrets Manager's retry of the step
+        with pytest.raises(Exception, match="upstream credentials rejected: Cloudflare answered HTTP 403") as refused:
+            rotator.step("createSecret", token)
+        assert type(refused.value).__name__ == "UpstreamCredentialsRejected"
+    assert [r.method for r in double.key_requests()] == ["POST", "POST"], "one refused creation a run, no other call"
+    assert (rotator.current(), rotator.version_with("AWSCURRENT")) == before
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        rotator.value(VersionId=token, VersionStage="AWSPENDING")  # nothing written for the pending version
+
+    tokens_before = len(double.token_requests())
+    answer = MintApp().mint({"exp": int(time.time()) + 600})
+    assert answer.status == 200, answer.body
+    sensitive(answer.body["result"]["token"])
+    assert len(double.token_requests()) == tokens_before + 1, "minted by Cloudflare's API"

@@ -6,7 +6,6 @@ CloudFormation has resolved it for an AuthMode, what SAM itself would write for 
 
 from __future__ import annotations
 
-import copy
 import inspect
 import re
 from typing import Any
@@ -15,18 +14,24 @@ import pytest
 from openapi_spec_validator import validate
 from samtranslator.translator.transform import transform
 
-from localdev.standins.template import api_document, routes, template
+from localdev.standins.template import api_document, client_api_document, deployed_api_document, routes, template
 from stream_tokens.domain import errors
 from stream_tokens.domain.request_schema import load_api_document
 
 DOCUMENT = api_document()
 OPERATIONS = {f"POST {path}": item["post"] for path, item in DOCUMENT["paths"].items()}
-NO_VALUE = object()
 
 
-def test_the_document_is_valid_openapi_3_0_and_is_what_the_functions_read():
+@pytest.mark.parametrize("mode", ["IAM", "JWT", "NONE"])
+def test_the_document_is_valid_openapi_3_0_in_every_auth_mode_and_is_what_the_functions_read(mode):
     assert DOCUMENT["openapi"].startswith("3.0.")  # API Gateway imports 3.0, not 3.1
-    validate(DOCUMENT)
+    parameters = {"AuthMode": mode, "JwtIssuer": "https://issuer.example", "JwtAudience": "a", "JwtScopes": "s"}
+    for_clients, deployed = client_api_document(parameters), deployed_api_document(parameters)
+    validate(for_clients)
+    if mode == "JWT":  # API Gateway's oauth2 scheme lacks OpenAPI's `flows`: only that scheme differs
+        assert for_clients["components"]["securitySchemes"]["jwt"]["scheme"] == "bearer"
+        del for_clients["components"]["securitySchemes"], deployed["components"]["securitySchemes"]
+    assert for_clients == deployed
     assert load_api_document() == DOCUMENT  # the layer's copy is a link to this file, not a copy
 
 
@@ -50,18 +55,24 @@ def test_the_handler_serves_exactly_the_documented_routes(app):
     assert served == set(OPERATIONS)
 
 
-def test_intrinsics_appear_only_inside_api_gateway_extensions():
-    def walk(node: Any, inside_extension: bool, at: str) -> None:
+def test_intrinsics_appear_only_inside_api_gateway_extensions_and_the_security_parts():
+    """Everything else (paths, schemas, answers) is plain OpenAPI that the functions and the tests read
+    as it is; authorization differs per AuthMode (`python -m localdev.standins.template IAM` prints the
+    document as deployed, for client generators)."""
+
+    def walk(node: Any, per_mode: bool, at: str) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
                 if key.startswith(("Fn::", "Ref")) and key != "$ref":
-                    assert inside_extension, f"{at}/{key}"
-                walk(value, inside_extension or key.startswith("x-amazon-apigateway-"), f"{at}/{key}")
+                    assert per_mode, f"{at}/{key}"
+                inside = per_mode or key.startswith("x-amazon-apigateway-") or key in ("security", "securitySchemes")
+                walk(value, inside, f"{at}/{key}")
         elif isinstance(node, list):
             for i, value in enumerate(node):
-                walk(value, inside_extension, f"{at}/{i}")
+                walk(value, per_mode, f"{at}/{i}")
 
     walk(DOCUMENT, False, "")
+    assert "security" not in DOCUMENT, "no document-wide requirement: it would apply with AuthMode NONE too"
 
 
 def test_every_status_the_function_can_answer_is_documented():
@@ -81,21 +92,6 @@ def test_every_status_the_function_can_answer_is_documented():
 
 
 # -- what CloudFormation makes of the document, per AuthMode ------------------------------------
-def resolved(node: Any, conditions: dict[str, bool], parameters: dict[str, Any]) -> Any:
-    """The document after CloudFormation's Fn::If / Ref (Fn::Sub is left for SAM, as it is)."""
-    if isinstance(node, dict):
-        if set(node) == {"Fn::If"}:
-            name, when_true, when_false = node["Fn::If"]
-            return resolved(when_true if conditions[name] else when_false, conditions, parameters)
-        if set(node) == {"Ref"}:
-            return NO_VALUE if node["Ref"] == "AWS::NoValue" else parameters[node["Ref"]]
-        out = {key: resolved(value, conditions, parameters) for key, value in node.items()}
-        return {key: value for key, value in out.items() if value is not NO_VALUE}
-    if isinstance(node, list):
-        return [v for v in (resolved(value, conditions, parameters) for value in node) if v is not NO_VALUE]
-    return node
-
-
 def sam_reference(auth: dict[str, Any] | None) -> dict[str, Any]:
     """The OpenAPI body SAM generates for a function on an HttpApi with this Auth."""
 
@@ -128,28 +124,39 @@ def sam_reference(auth: dict[str, Any] | None) -> dict[str, Any]:
 
 
 ISSUER, AUDIENCE = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example", ["client-a", "client-b"]
-MODES: dict[str, dict[str, Any] | None] = {
-    "IAM": {"EnableIamAuthorizer": True, "DefaultAuthorizer": "AWS_IAM"},
-    "JWT": {
-        "Authorizers": {
-            "jwt": {
-                "IdentitySource": "$request.header.Authorization",
-                "JwtConfiguration": {"issuer": ISSUER, "audience": AUDIENCE},
-            }
-        },
+SCOPES = ["stream/mint", "videos.read"]
+
+
+def jwt_auth(scopes: list[str]) -> dict[str, Any]:
+    authorizer = {
+        "IdentitySource": "$request.header.Authorization",
+        "JwtConfiguration": {"issuer": ISSUER, "audience": AUDIENCE},
+    }
+    return {
+        "Authorizers": {"jwt": authorizer | ({"AuthorizationScopes": scopes} if scopes else {})},
         "DefaultAuthorizer": "jwt",
-    },
-    "NONE": None,
+    }
+
+
+# (the stack's parameters, the HttpApi Auth SAM is given for the same authorization)
+MODES = {
+    "IAM": ({"AuthMode": "IAM"}, {"EnableIamAuthorizer": True, "DefaultAuthorizer": "AWS_IAM"}),
+    "JWT": ({"AuthMode": "JWT", "JwtScopes": ""}, jwt_auth([])),
+    "JWT with scopes": ({"AuthMode": "JWT", "JwtScopes": ",".join(SCOPES)}, jwt_auth(SCOPES)),
+    "NONE": ({"AuthMode": "NONE"}, None),
 }
 
 
 @pytest.mark.parametrize("mode", list(MODES))
 def test_each_auth_mode_resolves_to_what_sam_writes_for_it(mode, monkeypatch):
+    """The document as CloudFormation resolves it for the stack's parameters against the body SAM's
+    own translator writes for an HttpApi with that Auth: the integration, every operation's security
+    requirement (scopes included) and the whole security scheme, its OpenAPI type included."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    assert mode in template()["Parameters"]["AuthMode"]["AllowedValues"]
-    conditions = {"UseIam": mode == "IAM", "UseJwt": mode == "JWT"}
-    ours = resolved(copy.deepcopy(DOCUMENT), conditions, {"JwtIssuer": ISSUER, "JwtAudience": AUDIENCE})
-    reference = sam_reference(MODES[mode])
+    parameters, auth = MODES[mode]
+    assert parameters["AuthMode"] in template()["Parameters"]["AuthMode"]["AllowedValues"]
+    ours = deployed_api_document(parameters | {"JwtIssuer": ISSUER, "JwtAudience": AUDIENCE})
+    reference = sam_reference(auth)
 
     their_operation = reference["paths"]["/videos/tokens"]["post"]
     integration = ours["components"]["x-amazon-apigateway-integrations"]["mint"]
@@ -162,22 +169,42 @@ def test_each_auth_mode_resolves_to_what_sam_writes_for_it(mode, monkeypatch):
     ]
     assert integration["timeoutInMillis"] > template()["Globals"]["Function"]["Timeout"] * 1000
 
-    (ours_scheme,) = ours["components"]["securitySchemes"].values()
-    # on every operation, as SAM writes it (an importer may ignore the document-wide default)
-    assert all(item["post"]["security"] == [{"caller": []}] for item in ours["paths"].values())
-    extensions = {k: v for k, v in ours_scheme.items() if k.startswith("x-amazon-apigateway-")}
-    if mode == "NONE":  # SAM writes no security at all; ours leaves API Gateway nothing to enforce
-        assert "components" not in reference
+    assert "security" not in ours
+    assert "security" not in reference
+    ours_schemes = ours["components"].get("securitySchemes", {})
+    their_schemes = reference.get("components", {}).get("securitySchemes", {})
+    if mode == "NONE":  # nothing to enforce, nothing required
+        assert ours_schemes == their_schemes == {}
+        assert all("security" not in item["post"] for item in ours["paths"].values())
         assert "security" not in their_operation
-        assert extensions == {}
-    else:
-        (their_name, their_scheme) = next(iter(reference["components"]["securitySchemes"].items()))
-        assert their_operation["security"] == [{their_name: []}]
-        assert extensions == {k: v for k, v in their_scheme.items() if k.startswith("x-amazon-apigateway-")}
-        if mode == "IAM":  # the whole scheme, as SAM writes it
-            assert ours_scheme | {"description": None} == their_scheme | {"description": None}
-        else:  # the same authorizer; SAM declares the scheme oauth2, ours stays apiKey (one scheme for all modes)
-            assert (ours_scheme["type"], their_scheme["type"]) == ("apiKey", "oauth2")
+        return
+    ((our_name, ours_scheme),) = ours_schemes.items()
+    ((their_name, their_scheme),) = their_schemes.items()
+    # the same scheme as SAM writes it, OpenAPI type included (apiKey + awsSigv4 for IAM, oauth2 + jwt)
+    assert {k: v for k, v in ours_scheme.items() if k != "description"} == their_scheme
+    assert ours_scheme["type"] == {"IAM": "apiKey"}.get(parameters["AuthMode"], "oauth2")
+    # on every operation, as SAM writes it (an importer may ignore a document-wide default)
+    (their_requirement,) = their_operation["security"]
+    for item in ours["paths"].values():
+        assert item["post"]["security"] == [{our_name: their_requirement[their_name]}]
+    assert their_requirement[their_name] == (SCOPES if mode == "JWT with scopes" else [])
+
+
+def test_the_http_api_fails_on_import_warnings_and_sam_takes_the_document_as_it_is(monkeypatch):
+    """The whole template through SAM's translator with the document included (as CloudFormation's
+    AWS::Include does first): the API is the document, unchanged, and refuses to deploy on a warning."""
+    from tests.template.sam import translated
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    assert template()["Resources"]["StreamApi"]["Properties"]["FailOnWarnings"] is True
+    (api,) = [r for r in translated()["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+    assert api["Properties"]["FailOnWarnings"] is True
+    body = api["Properties"]["Body"]
+    assert body.pop("tags") == [
+        *DOCUMENT["tags"],
+        {"name": "httpapi:createdBy", "x-amazon-apigateway-tag-value": "SAM"},
+    ]
+    assert body == {k: v for k, v in DOCUMENT.items() if k != "tags"}  # SAM adds only its tag
 
 
 def test_the_names_the_document_takes_from_the_template_exist_there():
@@ -199,10 +226,10 @@ def test_the_names_the_document_takes_from_the_template_exist_there():
                 walk(value)
 
     walk(DOCUMENT)
-    assert found["conditions"] == {"UseIam", "UseJwt"}
+    assert found["conditions"] == {"UseIam", "UseJwt", "RequireJwtScopes"}
     assert found["conditions"] <= set(template()["Conditions"])
     declared = set(template()["Parameters"]) | set(template()["Resources"])
-    assert found["refs"] - {"AWS::NoValue"} == {"JwtIssuer", "JwtAudience"} <= declared
+    assert found["refs"] - {"AWS::NoValue"} == {"JwtIssuer", "JwtAudience", "JwtScopes"} <= declared
     assert found["subs"] == {"MintFunction"} <= declared
 
 

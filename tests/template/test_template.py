@@ -21,15 +21,30 @@ def resources(kind: str) -> dict[str, dict]:
     return {name: r for name, r in RESOURCES.items() if r["Type"] == kind}
 
 
-def test_functions_run_python313_on_arm64_with_powertools_and_our_layer():
+def pinned_powertools(requirements: Path) -> str:
+    (version,) = re.findall(r"^aws-lambda-powertools(?:\[[^]]*\])?==([0-9.]+)", requirements.read_text(), re.M)
+    return version
+
+
+def test_functions_run_python313_on_arm64_with_the_powertools_release_the_tests_run_and_our_layer():
+    """The layer is AWS's, read from the public SSM parameter Powertools publishes for each release
+    (/aws/service/powertools/python/{arch}/{python}/{version}), for the release requirements/dev.txt
+    pins; only if an operator gives PowertoolsLayerArn (that parameter missing) does another apply."""
     function = T["Globals"]["Function"]
     assert function["MemorySize"] == 1024  # chosen from make bench's estimates on Lambda (README)
     assert function["Runtime"] == "python3.13"
     assert function["Architectures"] == ["arm64"]
     powertools, ours = function["Layers"]
-    assert powertools["!Sub"].endswith(
-        ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:${PowertoolsLayerVersion}"
-    )
+    condition, given, published = powertools["!If"]
+    assert (condition, given) == ("PowertoolsLayerGiven", {"!Ref": "PowertoolsLayerArn"})
+    assert T["Conditions"]["PowertoolsLayerGiven"] == {"!Not": [{"!Equals": [{"!Ref": "PowertoolsLayerArn"}, ""]}]}
+    assert T["Parameters"]["PowertoolsLayerArn"]["Default"] == ""
+    version = pinned_powertools(ROOT / "requirements" / "dev.txt")
+    assert published == "{{resolve:ssm:/aws/service/powertools/python/arm64/python3.13/" + version + "}}"
+    assert pinned_powertools(ROOT / "requirements" / "dev.in") == version
+    assert (ROOT / "template.yaml").read_text().count(version) == 1, "the release is written in one place"
+    layer_requirements = (ROOT / "layers" / "stream_tokens" / "requirements.txt").read_text()
+    assert "aws-lambda-powertools" not in layer_requirements, "Powertools comes from AWS's layer only"
     assert ours == {"!Ref": "StreamTokensLayer"}
     layer = RESOURCES["StreamTokensLayer"]
     assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}  # ships bytecode
@@ -55,7 +70,7 @@ def test_the_role_reads_one_secret_and_writes_one_log_group():
         {
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": {"!Sub": "${MintFunctionLogGroup.Arn}:*"},
+            "Resource": {"!GetAtt": "MintFunctionLogGroup.Arn"},
         },
     ]
     assert RESOURCES["MintFunction"]["Properties"]["Role"] == {"!GetAtt": "MintFunctionRole.Arn"}
@@ -72,10 +87,6 @@ def test_throttling_concurrency_and_log_retention_are_parameters():
     for group in resources("AWS::Logs::LogGroup").values():
         assert group["Properties"]["RetentionInDays"] == {"!Ref": "LogRetentionDays"}
     mint = RESOURCES["MintFunction"]["Properties"]
-    assert mint["ReservedConcurrentExecutions"] == {
-        "!If": ["ReserveConcurrency", {"!Ref": "ReservedConcurrency"}, {"!Ref": "AWS::NoValue"}]
-    }
-    assert T["Parameters"]["ReservedConcurrency"]["Default"] == 5
     assert mint["LoggingConfig"]["LogGroup"] == {"!Ref": "MintFunctionLogGroup"}
 
 
@@ -125,7 +136,7 @@ def test_the_direct_function_is_wired_to_eventbridge_and_lambda_destinations():
     ]
     assert [(s["Action"], s["Resource"]) for s in statements] == [
         ("secretsmanager:GetSecretValue", {"!Ref": "CloudflareSecretArn"}),
-        (["logs:CreateLogStream", "logs:PutLogEvents"], {"!Sub": "${MintDirectFunctionLogGroup.Arn}:*"}),
+        (["logs:CreateLogStream", "logs:PutLogEvents"], {"!GetAtt": "MintDirectFunctionLogGroup.Arn"}),
         ("events:PutEvents", default_bus),
         ("sqs:SendMessage", {"!GetAtt": "MintFailureQueue.Arn"}),
     ]
@@ -151,7 +162,7 @@ def test_every_suppressed_finding_says_why():
     assert skipped == 22
 
 
-def test_signing_key_rotation_is_wired_with_least_privilege_and_off_unless_enabled():
+def test_signing_key_rotation_is_wired_with_least_privilege_and_on_unless_disabled():
     function = RESOURCES["RotateSigningKeyFunction"]["Properties"]
     assert (function["CodeUri"], function["Handler"]) == ("functions/rotate_signing_key/", "app.lambda_handler")
     assert sorted(p.name for p in (ROOT / "functions" / "rotate_signing_key").iterdir() if p.suffix == ".py") == [
@@ -176,7 +187,7 @@ def test_signing_key_rotation_is_wired_with_least_privilege_and_off_unless_enabl
             ],
             {"!Ref": "CloudflareSecretArn"},
         ),
-        (["logs:CreateLogStream", "logs:PutLogEvents"], {"!Sub": "${RotateSigningKeyFunctionLogGroup.Arn}:*"}),
+        (["logs:CreateLogStream", "logs:PutLogEvents"], {"!GetAtt": "RotateSigningKeyFunctionLogGroup.Arn"}),
     ]
     permission = RESOURCES["RotateSigningKeyPermission"]["Properties"]
     assert permission == {
@@ -191,7 +202,9 @@ def test_signing_key_rotation_is_wired_with_least_privilege_and_off_unless_enabl
     assert schedule["Condition"] == "RotateSigningKey"
     assert schedule["DependsOn"] == "RotateSigningKeyPermission"
     assert T["Conditions"]["RotateSigningKey"] == {"!Equals": [{"!Ref": "SigningKeyRotation"}, "enabled"]}
-    assert T["Parameters"]["SigningKeyRotation"]["Default"] == "disabled"
+    assert T["Parameters"]["SigningKeyRotation"]["Default"] == "enabled"
+    # Secrets Manager rotates at once when the schedule is created (a key from the first minutes)
+    assert schedule["Properties"]["RotateImmediatelyOnUpdate"] is True
     assert schedule["Properties"]["SecretId"] == {"!Ref": "CloudflareSecretArn"}
     assert schedule["Properties"]["RotationRules"] == {"ScheduleExpression": {"!Ref": "SigningKeyRotationSchedule"}}
     grace = T["Parameters"]["RetiredKeyGraceSeconds"]

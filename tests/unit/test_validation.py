@@ -380,3 +380,52 @@ def test_the_shipped_validator_judges_as_the_runtime_compiled_one(fields):
         except fastjsonschema.JsonSchemaValueException as exc:
             verdicts.append((exc.message, exc.rule))
     assert verdicts[0] == verdicts[1]
+
+
+# -- flags: {"original": bool}, as Cloudflare's SDKs send it --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [{"original": True}, {"original": False}, {}],
+    ids=["original", "not-original", "empty"],
+)
+def test_flags_are_kept_exactly_as_sent(flags):
+    request = mint({"flags": flags})
+    assert request.claims() == {"exp": NOW + 3600, "nbf": NOW - 3600, "flags": flags}
+
+
+def test_without_flags_the_claims_carry_none():
+    assert "flags" not in mint({"downloadable": True}).claims()
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ({"colour": "red"}, [("/flags/colour", UNKNOWN_FIELD, "unknown field 'flags.colour'")]),
+        (
+            {"original": True, "colour": "red", "size": 1},
+            [
+                ("/flags/colour", UNKNOWN_FIELD, "unknown field 'flags.colour'"),
+                ("/flags/size", UNKNOWN_FIELD, "unknown field 'flags.size'"),
+            ],
+        ),
+        (
+            {"original": "true"},
+            [("/flags/original", INVALID_VALUE, "flags.original must be a boolean (true or false)")],
+        ),
+        ({"original": 1}, [("/flags/original", INVALID_VALUE, "flags.original must be a boolean (true or false)")]),
+        ({"original": None}, [("/flags/original", INVALID_VALUE, "flags.original must be a boolean (true or false)")]),
+        (True, [("/flags", INVALID_VALUE, "flags must be an object")]),
+        ([{"original": True}], [("/flags", INVALID_VALUE, "flags must be an object")]),
+        (None, [("/flags", INVALID_VALUE, "flags must be an object")]),
+        ("original", [("/flags", INVALID_VALUE, "flags must be an object")]),
+    ],
+    ids=["unknown-key", "unknown-keys", "string", "number", "null", "boolean", "array", "null-flags", "string-flags"],
+)
+def test_bad_flags_are_refused_naming_the_field(flags, expected):
+    assert refused({"flags": flags}) == expected
+
+
+def test_bad_flags_are_listed_with_the_other_broken_fields():
+    assert pointers({"flags": {"colour": 1}, "exp": "soon", "colour": 2}) == ["/flags/colour", "/exp", "/colour"]

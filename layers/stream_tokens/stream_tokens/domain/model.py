@@ -34,6 +34,18 @@ class AccessRule:
 
 
 @dataclass(frozen=True)
+class TokenFlags:
+    """The `flags` newer Cloudflare SDKs send (`{"original": bool}`, "whether to return the original
+    video without transformations"). Kept exactly as the caller sent them, `{}` and `false` included:
+    what they mean is Cloudflare's to decide, so they reach it (or a token signed here) unchanged."""
+
+    original: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {} if self.original is None else {"original": self.original}
+
+
+@dataclass(frozen=True)
 class SigningKey:
     """A Stream signing key: its id and the base64 PEM exactly as Cloudflare returned it."""
 
@@ -64,6 +76,7 @@ class TokenRequest:
     downloadable: bool = False
     access_rules: tuple[AccessRule, ...] = ()
     signing_key: SigningKey | None = None
+    flags: TokenFlags | None = None
 
     def claims(self) -> dict[str, Any]:
         """The token fields as Cloudflare's `POST .../token` body and a signed token carry them."""
@@ -72,6 +85,8 @@ class TokenRequest:
             body["downloadable"] = True
         if self.access_rules:
             body["accessRules"] = [rule.to_json() for rule in self.access_rules]
+        if self.flags is not None:
+            body["flags"] = self.flags.to_json()
         return body
 
 

@@ -1,7 +1,8 @@
 """Stream tokens signed with a Stream signing key: pure crypto (no I/O, no credentials).
 
 A token is what Cloudflare's documentation builds: a JWT, RS256, header {"alg": "RS256", "kid"},
-payload `sub` (the video id), `kid`, `exp`, `nbf`, and `downloadable` / `accessRules` when given.
+payload `sub` (the video id), `kid`, `exp`, `nbf`, and `downloadable` / `accessRules` when given
+(and `flags`, as sent, when given: the same pattern, not a claim Cloudflare documents).
 Keys arrive as Cloudflare's `POST /stream/keys` returns them: `pem` and `jwk` are base64 of the
 PEM / JWK text. Parsing a caller's key checks it fully (tens of milliseconds); the secret's key,
 which the operator stored, is only proven with a signature its public half verifies. Parsed keys

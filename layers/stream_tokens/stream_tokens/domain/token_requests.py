@@ -13,7 +13,15 @@ from typing import Any
 
 from .errors import INVALID_IDENTIFIER, INVALID_VALUE, ErrorDetail, InvalidRequest
 from .key_shape import is_base64_pem_rsa_key
-from .model import DEFAULT_LIFETIME, DEFAULT_NBF_LEAD, AccessRule, SigningKey, TokenRequest, is_cloudflare_id
+from .model import (
+    DEFAULT_LIFETIME,
+    DEFAULT_NBF_LEAD,
+    AccessRule,
+    SigningKey,
+    TokenFlags,
+    TokenRequest,
+    is_cloudflare_id,
+)
 from .request_schema import dotted, schema_errors
 
 ITEM_ADDRESS_FIELDS = ("identifier", "account_id")  # what a batch item or direct request adds to the body
@@ -123,6 +131,7 @@ def token_request(video_id: str, fields: Mapping[str, Any], *, now: int, max_lif
             for r in fields.get("accessRules", ())
         ),
         signing_key=SigningKey(fields["id"].lower(), fields["pem"]) if "id" in fields else None,
+        flags=TokenFlags(fields["flags"].get("original")) if "flags" in fields else None,
     )
 
 

@@ -1,0 +1,272 @@
+"""Is every AWS call a function makes allowed by its role, exactly as template.yaml writes it?
+
+Recording: while a function loaded by `stack.load_function` runs its handler, every botocore call
+in the process (its threads included) is recorded as the IAM action and resource it is authorized
+on, with the values the template's environment gave the function (CLOUDFLARE_SECRET_ARN is
+`!Ref CloudflareSecretArn`, so the role's `!Ref CloudflareSecretArn` is that secret).
+
+Evaluating: the function's role statements from template.yaml (an AWS::IAM::Role's Policies, or SAM
+`Policies` with SAM's policy templates expanded by samtranslator), intrinsics resolved with those
+values and the test's account and region; a call is allowed when an Allow statement matches its
+action and resource and no Deny does. What this evaluator cannot judge (NotAction, NotResource,
+Condition, managed policies) fails loudly rather than passing.
+
+To cover a new service, add how its calls name their resource to RESOURCE_OF (DynamoDB is there).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import botocore.client
+import pytest
+
+from localdev.standins import stack
+from localdev.standins.template import condition_values, template
+
+ACCOUNT_ID = "123456789012"  # moto's account: the ARNs it hands out name it
+PSEUDO = {
+    "AWS::AccountId": ACCOUNT_ID,
+    "AWS::Region": stack.REGION,
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "stream-signed-urls",
+}
+
+
+@dataclass(frozen=True)
+class AwsCall:
+    function: str  # the function's logical id in template.yaml
+    action: str  # as IAM names it, e.g. secretsmanager:GetSecretValue
+    resource: str  # the ARN it is authorized on
+    given: tuple[tuple[str, str], ...]  # template names -> the values the function's environment held
+
+
+UNKNOWN = "unknown resource: "
+
+
+def _secret(parameters: dict[str, Any], region: str) -> str:
+    secret_id = str(parameters["SecretId"])
+    return secret_id if secret_id.startswith("arn:") else f"{UNKNOWN}a secret by name ({secret_id}), not by ARN"
+
+
+def _table(parameters: dict[str, Any], region: str) -> str:
+    name = str(parameters["TableName"])
+    return name if name.startswith("arn:") else f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{name}"
+
+
+# How each service's calls name the resource IAM authorizes them on (extend for a new service).
+RESOURCE_OF: dict[str, Callable[[dict[str, Any], str], str]] = {"secretsmanager": _secret, "dynamodb": _table}
+
+CALLS: list[AwsCall] = []  # every call recorded this session
+_lock = threading.Lock()
+_invoking: list[str] = []  # the function whose handler runs now
+
+
+def function_of(folder: str) -> str:
+    """The logical id of the function whose CodeUri is functions/<folder>/."""
+    (name,) = [
+        name
+        for name, resource in template()["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        and resource["Properties"]["CodeUri"].rstrip("/") == f"functions/{folder}"
+    ]
+    return name
+
+
+def _environment_references(function: str) -> dict[str, str]:
+    """Template names (parameters, resources) the function's environment passes with !Ref, and the
+    values that environment holds now."""
+    declared = dict(template()["Globals"]["Function"]["Environment"]["Variables"])
+    declared |= template()["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {})
+    return {
+        value["!Ref"]: os.environ[variable]
+        for variable, value in declared.items()
+        if isinstance(value, dict) and "!Ref" in value and variable in os.environ
+    }
+
+
+def _record(client: Any, operation: str, parameters: dict[str, Any]) -> None:
+    if not _invoking:
+        return
+    model = client.meta.service_model
+    service = model.metadata.get("signingName") or model.endpoint_prefix
+    function = _invoking[-1]
+    if service in RESOURCE_OF:
+        resource = RESOURCE_OF[service](parameters, client.meta.region_name)
+    else:
+        resource = f"{UNKNOWN}say in RESOURCE_OF (tests/support/aws_permissions.py) what {service} calls act on"
+    call = AwsCall(
+        function, f"{service}:{operation}", resource, tuple(sorted(_environment_references(function).items()))
+    )
+    with _lock:
+        CALLS.append(call)
+
+
+def _invoked_as(function: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(handler)
+    def invoke(*args: Any, **kwargs: Any) -> Any:
+        _invoking.append(function)
+        try:
+            return handler(*args, **kwargs)
+        finally:
+            _invoking.pop()
+
+    return invoke
+
+
+@contextmanager
+def recording() -> Iterator[list[AwsCall]]:
+    """Record the calls of every function loaded meanwhile (for the whole session, from conftest)."""
+    with pytest.MonkeyPatch.context() as patch:
+        make_api_call = vars(botocore.client.BaseClient)["_make_api_call"]
+        load_function = stack.load_function
+
+        def recorded_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            _record(self, operation_name, api_params)
+            return make_api_call(self, operation_name, api_params)
+
+        def recorded_load(name: str, **options: Any) -> ModuleType:
+            module = load_function(name, **options)
+            patch.setattr(module, "lambda_handler", _invoked_as(function_of(name), module.lambda_handler))
+            return module
+
+        patch.setattr(botocore.client.BaseClient, "_make_api_call", recorded_call)
+        patch.setattr(stack, "load_function", recorded_load)
+        yield CALLS
+
+
+# -- the role as template.yaml writes it ---------------------------------------------------------
+_LONG_FORM = {"!Ref": "Ref", "!Sub": "Fn::Sub", "!GetAtt": "Fn::GetAtt", "!Join": "Fn::Join", "!If": "Fn::If"}
+
+
+class _Resolver:
+    """Intrinsic functions of the template's role statements, with the values a call was made with."""
+
+    def __init__(self, resources: dict[str, Any], given: dict[str, str]) -> None:
+        self.resources, self.given = resources, given
+        parameters = template()["Parameters"]
+        self.values = PSEUDO | {n: str(p.get("Default", "")) for n, p in parameters.items()} | given
+        self.conditions = condition_values({n: v for n, v in given.items() if n in parameters})
+
+    def physical_id(self, name: str) -> str:
+        if name in self.values:
+            return self.values[name]
+        properties = self.resources[name].get("Properties", {})
+        named = [properties[k] for k in ("LogGroupName", "QueueName", "TableName") if k in properties]
+        return str(self(named[0])) if named else name
+
+    def attribute(self, name: str, attribute: str) -> str:
+        assert attribute == "Arn", f"{name}.{attribute}: only Arn is known here"
+        kind, physical = self.resources[name]["Type"], self.physical_id(name)
+        region = PSEUDO["AWS::Region"]
+        arns = {
+            "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{physical}:*",
+            "AWS::SQS::Queue": f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{physical}",
+            "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{physical}",
+        }
+        return arns.get(kind, f"arn:aws:{kind}:{region}:{ACCOUNT_ID}:{physical}")
+
+    def __call__(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [self(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, argument),) = node.items()
+            function = _LONG_FORM.get(key, key)
+            if function == "Ref":
+                return self.physical_id(argument)
+            if function == "Fn::GetAtt":
+                name, attribute = argument.split(".", 1) if isinstance(argument, str) else argument
+                return self.attribute(name, attribute)
+            if function == "Fn::Sub":
+                text, variables = (argument, {}) if isinstance(argument, str) else argument
+                variables = {k: self(v) for k, v in variables.items()}
+                return re.sub(r"\$\{([^}]+)\}", lambda m: self._substitute(m.group(1), variables), text)
+            if function == "Fn::Join":
+                separator, items = argument
+                return separator.join(str(item) for item in self(items))
+            if function == "Fn::If":
+                condition, when_true, when_false = argument
+                return self(when_true if self.conditions[condition] else when_false)
+        return {key: self(value) for key, value in node.items()}
+
+    def _substitute(self, name: str, variables: dict[str, Any]) -> str:
+        if name in variables:
+            return str(variables[name])
+        if "." in name:
+            resource, attribute = name.split(".", 1)
+            return self.attribute(resource, attribute)
+        return self.physical_id(name)
+
+
+def _sam_policies(policies: Any) -> list[dict[str, Any]]:
+    """The statements of a SAM function's `Policies` (inline documents and SAM policy templates)."""
+    from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
+
+    processor = PolicyTemplatesProcessor(PolicyTemplatesProcessor.get_default_policy_templates_json())
+    statements = []
+    for policy in policies if isinstance(policies, list) else [policies]:
+        assert isinstance(policy, dict), f"managed policy {policy!r}: not evaluated here"
+        if "Statement" in policy:
+            statements += policy["Statement"]
+            continue
+        ((name, parameters),) = policy.items()
+        statements += processor.convert(name, parameters or {})["Statement"]
+    return statements
+
+
+def role_statements(function: str, resources: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The policy statements of the function's execution role, as template.yaml writes them."""
+    resources = resources or template()["Resources"]
+    properties = resources[function]["Properties"]
+    if "Role" not in properties:
+        return _sam_policies(properties.get("Policies", []))
+    role_name = properties["Role"]["!GetAtt"].removesuffix(".Arn")
+    role = resources[role_name]
+    assert role["Type"] == "AWS::IAM::Role", role_name
+    assert not role["Properties"].get("ManagedPolicyArns"), f"{role_name}: managed policies are not evaluated here"
+    return [s for policy in role["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+
+
+def _matches(patterns: Any, value: str, *, case_sensitive: bool) -> bool:
+    for pattern in patterns if isinstance(patterns, list) else [patterns]:
+        regex = re.escape(str(pattern)).replace(r"\*", ".*").replace(r"\?", ".")
+        if re.fullmatch(regex, value, 0 if case_sensitive else re.IGNORECASE):
+            return True
+    return False
+
+
+def decision(call: AwsCall, resources: dict[str, Any] | None = None) -> str:
+    """ "allowed", or why not."""
+    if call.resource.startswith(UNKNOWN):
+        return call.resource
+    resources = resources or template()["Resources"]
+    resolve = _Resolver(resources, dict(call.given))
+    allowed = False
+    for written in role_statements(call.function, resources):
+        unsupported = {"NotAction", "NotResource", "Condition", "NotPrincipal"} & set(written)
+        assert not unsupported, f"{call.function}: {sorted(unsupported)} in {written}: not evaluated here"
+        statement = resolve(copy.deepcopy(written))
+        if _matches(statement["Action"], call.action, case_sensitive=False) and _matches(
+            statement["Resource"], call.resource, case_sensitive=True
+        ):
+            if statement["Effect"] == "Deny":
+                return f"denied by {statement}"
+            allowed = True
+    return "allowed" if allowed else "no statement of its role allows it"
+
+
+def denied(calls: list[AwsCall], resources: dict[str, Any] | None = None) -> list[tuple[AwsCall, str]]:
+    """Each distinct call the role as written would refuse, with the reason."""
+    return [(call, why) for call in dict.fromkeys(calls) if (why := decision(call, resources)) != "allowed"]
