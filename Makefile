@@ -15,8 +15,9 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # Node tools (Redocly CLI), pinned with their integrity hashes in requirements/npm/package-lock.json.
 NPM_TOOLS := .npm-tools
 REDOCLY := $(CURDIR)/$(NPM_TOOLS)/node_modules/.bin/redocly
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: help install run test lint typecheck template build events validator load bench lock deploy clean
+.PHONY: help install run test lint typecheck template build events validator load bench lock deploy clean dashboard publish costs
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,7 +36,7 @@ run: install ## the API on http://127.0.0.1:$${PORT:-3000}, no Docker, no AWS
 lint: install ## ruff (lint + format), mypy (code and tests), import-linter (the layer's architecture)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/stream_tokens/stream_tokens functions localdev benchmarks tests
+	$(BIN)/mypy layers/stream_tokens/stream_tokens functions localdev benchmarks tests operations
 	PYTHONPATH=layers/stream_tokens:. $(BIN)/lint-imports
 
 $(VENV)-checkov/.installed: requirements/checkov.txt
@@ -55,7 +56,10 @@ template: install $(VENV)-checkov/.installed $(NPM_TOOLS)/.installed ## sam vali
 	$(BIN)/sam validate --lint --template template.yaml
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(VENV)-checkov/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
-	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint openapi.yaml --config redocly.yaml
+	@# openapi.yaml as each AuthMode deploys it (its security parts are CloudFormation conditions), as clients read it
+	mkdir -p .aws-sam/openapi
+	for mode in IAM JWT NONE; do $(BIN)/python -m localdev.standins.template $$mode > .aws-sam/openapi/$$mode.json || exit 1; done
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --config redocly.yaml
 
 build: install ## sam build (the layer for arm64, the function folder)
 	$(BIN)/sam build --template template.yaml
@@ -87,6 +91,19 @@ lock: install ## re-pin requirements/dev.txt, the layer's and the bench peer's r
 
 deploy: build ## sam deploy --guided (needs AWS credentials)
 	$(BIN)/sam deploy --guided
+
+dashboard: install ## rewrite the CloudWatch dashboard in template.yaml from observability.py's metric names
+	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.dashboard
+
+costs: install ## the README's cost per million tokens: prices in operations/costs.py, log bytes measured through the handler
+	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.costs
+
+publish: build ## sam package + sam publish to the Serverless Application Repository (S3_BUCKET=..., AWS credentials)
+	@test -n "$(S3_BUCKET)" || { echo "usage: make publish S3_BUCKET=<a bucket serverlessrepo.amazonaws.com may read (README)>"; exit 1; }
+	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.publish check
+	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.publish template .aws-sam/build/template.yaml .aws-sam/build/publish.json
+	$(BIN)/sam package --template-file .aws-sam/build/publish.json --s3-bucket $(S3_BUCKET) --output-template-file .aws-sam/packaged.yaml
+	$(BIN)/sam publish --template .aws-sam/packaged.yaml --semantic-version $(VERSION)
 
 clean: ## remove build output and the virtual environment
 	rm -rf .aws-sam $(VENV) $(VENV)-checkov $(NPM_TOOLS) .mypy_cache .ruff_cache

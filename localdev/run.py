@@ -18,12 +18,14 @@ import threading
 
 from .standins import stack, template
 from .standins.cloudflare_double import CloudflareDouble
+from .standins.cors import Cors
 from .standins.examples import ACCOUNT as EXAMPLE_ACCOUNT
 from .standins.examples import VIDEO as EXAMPLE_VIDEO
 from .standins.local_api import LocalHttpApi
 from .standins.signing_keys import new_signing_key, public_jwk, secret_fields
 
 LOCAL_CUSTOMER_CODE = "localdev"
+CORS_OFF = "off (ALLOWED_ORIGINS=https://your.site,... to allow browser origins, as AllowedOrigins does)"
 
 
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -79,9 +81,14 @@ def main() -> int:
         )
     )
     app = stack.load_function("mint_http")
+    cors = Cors.configured(os.environ.get("ALLOWED_ORIGINS", ""))  # as the AllowedOrigins parameter
     try:
         api = LocalHttpApi(
-            app.lambda_handler, template.routes(), port=port, timeout_seconds=template.function_timeout()
+            app.lambda_handler,
+            template.routes(),
+            port=port,
+            timeout_seconds=template.function_timeout(),
+            cors=cors,
         )
     except OSError as exc:
         print(f"cannot listen on 127.0.0.1:{port}: {exc.strerror} (set PORT=... to use another port)", file=sys.stderr)
@@ -100,7 +107,8 @@ def main() -> int:
     print(
         f"Stream signed URLs API on {api.url}  (Secrets Manager: moto at {endpoint}; Cloudflare: {upstream})\n"
         f"Routes: {', '.join(r.key for r in template.routes())}\n"
-        f"{signing}\n"
+        f"{signing}"
+        f"CORS: {'origins ' + ', '.join(cors.allow_origins) if cors else CORS_OFF}\n\n"
         "Try:\n"
         f"  curl -s -X POST {api.url}/videos/{video}/token -d '{{\"downloadable\": true}}'\n"
         f"  curl -s -X POST {api.url}/accounts/{account}/stream/{video}/token\n\n"

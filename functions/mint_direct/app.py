@@ -25,7 +25,7 @@ from stream_tokens.runtime.invocation import raising_named_errors
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 @raising_named_errors
 def lambda_handler(event: Any, context: LambdaContext) -> Any:
     deadline = bootstrap.deadline(context)

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .apigw import LambdaContext, http_api_event
+from .cors import Cors
 from .template import Route
 
 _NOT_FOUND = '{"message":"Not Found"}'  # API Gateway's own answer for a request matching no route
@@ -26,10 +27,18 @@ class _Server(ThreadingHTTPServer):
 
 class LocalHttpApi:
     def __init__(
-        self, handler: Handler, routes: list[Route], *, port: int = 3000, timeout_seconds: float = 10.0
+        self,
+        handler: Handler,
+        routes: list[Route],
+        *,
+        port: int = 3000,
+        timeout_seconds: float = 10.0,
+        cors: Cors | None = None,
     ) -> None:
+        """`cors`: answer preflights and add CORS headers as API Gateway does (None: no CORS)."""
         self.handler = handler
         self.routes = routes
+        self.cors = cors
         self.timeout_seconds = timeout_seconds
         self._invoke_lock = threading.Lock()
         self._stopped = False
@@ -55,6 +64,16 @@ class LocalHttpApi:
         self, method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str
     ) -> dict[str, Any] | None:
         """The handler's answer to one request, or None once the API has stopped."""
+        if self.cors is None:
+            return self._route(method, target, headers, body, source_ip)
+        if self.cors.is_preflight(method, headers):  # answered by API Gateway: no route, authorizer or function
+            return self.cors.preflight(headers)
+        answer = self._route(method, target, headers, body, source_ip)
+        return None if answer is None else self.cors.on_answer(headers, answer)
+
+    def _route(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str
+    ) -> dict[str, Any] | None:
         raw_path, _, raw_query = target.partition("?")
         for route in self.routes:
             params = route.match(method, raw_path)

@@ -101,9 +101,12 @@ def load_function(name: str, *, layer_dir: Path | None = None, function_dir: Pat
     assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    from aws_lambda_powertools.metrics.provider import cold_start
+
     from stream_tokens.runtime import bootstrap
 
     bootstrap.reset()
+    cold_start.is_cold_start = True  # its first invocation is a cold start again (the ColdStart metric)
     return module
 
 

@@ -140,6 +140,9 @@ def resolved(node: Any, conditions: dict[str, bool], parameters: dict[str, Any])
             return resolved(when_true if conditions[name] else when_false, conditions, parameters)
         if set(node) == {"Ref"} and (node["Ref"] == "AWS::NoValue" or node["Ref"] in parameters):
             return _NO_VALUE if node["Ref"] == "AWS::NoValue" else parameters[node["Ref"]]
+        if set(node) == {"Fn::Split"}:
+            separator, value = node["Fn::Split"]
+            return str(resolved(value, conditions, parameters)).split(separator)
         out = {key: resolved(value, conditions, parameters) for key, value in node.items()}
         return {key: value for key, value in out.items() if value is not _NO_VALUE}
     if isinstance(node, list):

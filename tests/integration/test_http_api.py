@@ -250,9 +250,16 @@ def app_endpoint() -> str:
 
 def test_metrics_count_tokens_by_issuer_with_upstream_latency(app, double, capsys):
     assert app.mint({}).status == 200
-    issued, latency = emf_records(capsys)
-    units = [{m["Name"]: m["Unit"] for m in e["_aws"]["CloudWatchMetrics"][0]["Metrics"]} for e in (issued, latency)]
-    assert units == [{"TokensIssued": "Count"}, {"UpstreamLatency": "Milliseconds"}]
+    issued, cold_start, latency = emf_records(capsys)
+    units = [
+        {m["Name"]: m["Unit"] for m in e["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+        for e in (issued, cold_start, latency)
+    ]
+    assert units == [
+        {"TokensIssued": "Count"},
+        {"ColdStart": "Count"},  # a new container's first invocation
+        {"CloudflareShareUsed": "Percent", "UpstreamLatency": "Milliseconds"},
+    ]
     assert issued["Issuer"] == "api"
     assert issued["TokensIssued"] == [1.0]
     assert latency["UpstreamLatency"][0] > 0

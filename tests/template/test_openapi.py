@@ -6,6 +6,7 @@ CloudFormation has resolved it for an AuthMode, what SAM itself would write for 
 
 from __future__ import annotations
 
+import copy
 import inspect
 import re
 from typing import Any
@@ -226,10 +227,10 @@ def test_the_names_the_document_takes_from_the_template_exist_there():
                 walk(value)
 
     walk(DOCUMENT)
-    assert found["conditions"] == {"UseIam", "UseJwt", "RequireJwtScopes"}
+    assert found["conditions"] == {"UseIam", "UseJwt", "RequireJwtScopes", "AllowCors"}
     assert found["conditions"] <= set(template()["Conditions"])
     declared = set(template()["Parameters"]) | set(template()["Resources"])
-    assert found["refs"] - {"AWS::NoValue"} == {"JwtIssuer", "JwtAudience", "JwtScopes"} <= declared
+    assert found["refs"] - {"AWS::NoValue"} == {"JwtIssuer", "JwtAudience", "JwtScopes", "AllowedOrigins"} <= declared
     assert found["subs"] == {"MintFunction"} <= declared
 
 
@@ -261,3 +262,64 @@ def test_the_suites_answer_check_refuses_what_the_document_does_not_say():
     with pytest.raises(AssertionError, match="header cache-control"):
         documented.check(event, 400, {"cache-control": "max-age=60"}, refusal)
     documented.check(http_api_event("GET", "/nowhere", None), 404, {}, {})  # API Gateway's, not the function's
+
+
+# -- CORS: AllowedOrigins, as API Gateway reads it from the document ----------------------------
+SIGV4_HEADERS = {"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}
+
+
+@pytest.mark.parametrize(
+    ("origins", "expected"),
+    [("", None), ("https://a.example", ["https://a.example"]), ("https://a.example,http://localhost:8080", None)],
+)
+def test_allowed_origins_configure_cors_on_the_http_api_and_empty_means_none(origins, expected):
+    """x-amazon-apigateway-cors at the document's root is what API Gateway reads for an HTTP API
+    imported from OpenAPI (SAM passes it through: its own CorsConfiguration would resolve the
+    parameter at transform time)."""
+    parameter = template()["Parameters"]["AllowedOrigins"]
+    assert parameter["Type"] == "String"
+    assert parameter["Default"] == ""
+    assert re.fullmatch(parameter["AllowedPattern"], origins)
+    condition = template()["Conditions"]["AllowCors"]
+    assert condition == {"!Not": [{"!Equals": [{"!Ref": "AllowedOrigins"}, ""]}]}
+    ours = deployed_api_document({"AuthMode": "IAM", "AllowedOrigins": origins})
+    if not origins:
+        assert "x-amazon-apigateway-cors" not in ours
+        return
+    cors = ours["x-amazon-apigateway-cors"]
+    assert cors["allowOrigins"] == (expected or origins.split(","))
+    assert cors["allowMethods"] == ["POST"]
+    assert {"content-type"} | SIGV4_HEADERS <= set(cors["allowHeaders"])  # JWT bearer and SigV4 callers alike
+    assert "allowCredentials" not in cors  # no cookies: credentials travel in Authorization
+    assert set(cors) <= {"allowOrigins", "allowCredentials", "exposeHeaders", "maxAge", "allowMethods", "allowHeaders"}
+
+
+def test_the_sam_translator_passes_the_cors_extension_to_the_api_unchanged(monkeypatch):
+    """What `sam deploy` sends CloudFormation: the whole template through SAM's translator (the
+    document included as CloudFormation would include it, before the transform)."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    api = translated()["Resources"]["StreamApi"]
+    assert api["Type"] == "AWS::ApiGatewayV2::Api"
+    assert api["Properties"]["Body"]["x-amazon-apigateway-cors"] == DOCUMENT["x-amazon-apigateway-cors"]
+
+
+def translated() -> dict[str, Any]:
+    """template.yaml after the SAM transform, with openapi.yaml in place of its AWS::Include and
+    the code locations as `sam package` leaves them."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    from localdev.standins.template import TEMPLATE
+
+    source = yaml_parse(TEMPLATE.read_text())
+    source["Resources"]["StreamApi"]["Properties"]["DefinitionBody"] = copy.deepcopy(DOCUMENT)
+    for resource in source["Resources"].values():
+        for key in ("CodeUri", "ContentUri"):
+            if key in resource.get("Properties", {}):
+                resource["Properties"][key] = f"s3://bucket/{key}"
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    result: dict[str, Any] = transform(source, {}, NoManagedPolicies())
+    return result

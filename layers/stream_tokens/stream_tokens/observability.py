@@ -18,6 +18,20 @@ from .domain.errors import ConfigurationError, StreamTokenError, as_stream_error
 SERVICE = "stream-signed-urls"
 NAMESPACE = "StreamSignedUrls"
 
+# Every metric name and dimension the code emits: the one table of them. The dashboard and the
+# alarms in template.yaml are generated from these (`make dashboard`; tests tie them to real output).
+SERVICE_DIMENSION = "service"  # Powertools' dimension on every metric, valued SERVICE
+TOKENS_ISSUED, ISSUER = "TokensIssued", "Issuer"  # Issuer: an issuer's name (`local`, `api`)
+ERRORS, ERROR_KIND = "Errors", "ErrorKind"  # ErrorKind: an error type's name (errors.py)
+UPSTREAM_LATENCY = "UpstreamLatency"  # ms per call to Cloudflare, retries included
+SIGNING_KEYS, SIGNING_KEY_EVENT = "SigningKeys", "Event"  # Event: see signing_keys()
+RATE_LIMITED, LIMITED_BY = "RateLimited", "LimitedBy"  # LimitedBy: LIMITED_BY_CLOUDFLARE or LIMITED_BY_SHARE
+LIMITED_BY_CLOUDFLARE = "Cloudflare"  # Cloudflare answered 429 (its own limit, shared with the account's other users)
+LIMITED_BY_SHARE = "Share"  # this deployment refused the call: its share of Cloudflare's limit is used up
+SHARE_USED = "CloudflareShareUsed"  # percent of a container's share in use, after each call it lets through
+COLD_START, FUNCTION_NAME = "ColdStart", "function_name"  # Powertools' cold start metric and its dimension
+EMITTED = (TOKENS_ISSUED, ERRORS, UPSTREAM_LATENCY, SIGNING_KEYS, RATE_LIMITED, SHARE_USED, COLD_START)
+
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 _metrics_lock = threading.Lock()
@@ -27,27 +41,39 @@ warnings.filterwarnings("ignore", message="No application metrics to publish", c
 
 def tokens_issued(issuer: str, count: int) -> None:
     """Tokens signed by one issuer (a batch may use two), each count with its Issuer dimension."""
-    _publish("TokensIssued", MetricUnit.Count, count, "Issuer", issuer)
+    _publish(TOKENS_ISSUED, MetricUnit.Count, count, ISSUER, issuer)
 
 
 def upstream_latency(milliseconds: float) -> None:
     """Time spent on one call to Cloudflare, retries included, whether it succeeded or not.
     (Batches call this from several threads; Powertools' metric set is not thread-safe.)"""
     with _metrics_lock:
-        metrics.add_metric(name="UpstreamLatency", unit=MetricUnit.Milliseconds, value=milliseconds)
+        metrics.add_metric(name=UPSTREAM_LATENCY, unit=MetricUnit.Milliseconds, value=milliseconds)
+
+
+def rate_limited(limited_by: str) -> None:
+    """A call to Cloudflare that a rate limit stopped: Cloudflare's own 429 (LIMITED_BY_CLOUDFLARE)
+    or this deployment's share used up before the call was made (LIMITED_BY_SHARE)."""
+    _publish(RATE_LIMITED, MetricUnit.Count, 1, LIMITED_BY, limited_by)
+
+
+def share_used(percent: float) -> None:
+    """How much of this container's share of Cloudflare's rate limit is in use, after a call it let through."""
+    with _metrics_lock:
+        metrics.add_metric(name=SHARE_USED, unit=MetricUnit.Percent, value=round(percent, 1))
 
 
 def signing_keys(event: str, count: int = 1) -> None:
     """What the rotation function did to Stream signing keys: `created`, `deleted`, `already_gone`
     (a retired key Cloudflare no longer had), `deletion_failed` (a retired key kept for the next
     rotation), `discarded` (a new key deleted again because the pending version was not written)."""
-    _publish("SigningKeys", MetricUnit.Count, count, "Event", event)
+    _publish(SIGNING_KEYS, MetricUnit.Count, count, SIGNING_KEY_EVENT, event)
 
 
 def _publish(name: str, unit: MetricUnit, value: float, dimension: str, dimension_value: str) -> None:
     """One metric with its own dimension, written at once (a single EMF line)."""
     with single_metric(
-        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={"service": SERVICE}
+        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={SERVICE_DIMENSION: SERVICE}
     ) as metric:
         metric.add_dimension(name=dimension, value=dimension_value)
 
@@ -69,5 +95,5 @@ def log_and_count_failure(exc: Exception) -> StreamTokenError:
             "request refused",
             extra={"kind": failure.kind, "status": failure.status, "errors": [d.to_json() for d in failure.details]},
         )
-    _publish("Errors", MetricUnit.Count, 1, "ErrorKind", failure.kind)
+    _publish(ERRORS, MetricUnit.Count, 1, ERROR_KIND, failure.kind)
     return failure

@@ -43,6 +43,11 @@ class CallBudget:
                 return 0.0
             return (1 - self._tokens) / self.per_second if self.per_second > 0 else math.inf
 
+    def used_percent(self) -> float:
+        """How much of the share is spent as of the last call, in percent (100: the next call waits)."""
+        with self._lock:
+            return 100.0 * max(0.0, 1 - self._tokens / self.burst)
+
 
 class RateLimitHalt:
     """Shared by the calls of one batch: the first rate-limit refusal trips it, and from then on

@@ -34,6 +34,7 @@ from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from .. import observability
 from ..domain.errors import (
     ErrorDetail,
     RateLimited,
@@ -227,10 +228,13 @@ class CloudflareStreamApi:
         timeout = (min(self.connect_timeout, left), min(self.read_timeout, left))
         wait = self.calls.take() if self.calls is not None else 0.0
         if wait > 0:
+            observability.rate_limited(observability.LIMITED_BY_SHARE)
             raise RateLimited(
                 "this deployment's share of Cloudflare's API rate limit is used up; sign locally for volume",
                 retry_after=math.ceil(min(wait, RATE_LIMIT_BLOCK_SECONDS)),
             )
+        if self.calls is not None:
+            observability.share_used(self.calls.used_percent())
         try:
             with _within(_Call(limits, timeout[0] + timeout[1], self.calls, retry)):
                 return self.session.request(method, self.base_url + path, json=body, headers=auth, timeout=timeout)
@@ -261,6 +265,7 @@ def _raise_for(response: requests.Response, payload: dict[str, Any]) -> NoReturn
     if status == 404:
         raise VideoNotFound("Cloudflare has no such video in this account", errors)
     if status == 429:
+        observability.rate_limited(observability.LIMITED_BY_CLOUDFLARE)
         seconds = retry_after_seconds(response.headers.get("Retry-After"))
         raise RateLimited(
             "Cloudflare's API rate limit was reached; try again later",
