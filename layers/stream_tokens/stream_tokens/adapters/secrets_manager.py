@@ -17,11 +17,11 @@ import json
 import time
 from typing import Any
 
-import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..domain.credentials import CloudflareCredentials
 from ..domain.errors import ConfigurationError
+from . import secret_request
 
 
 class SecretsManagerCredentials:
@@ -53,16 +53,24 @@ class SecretsManagerCredentials:
         return self._secret[1]
 
     def _read(self) -> Any:
+        if self._client is None and (text := secret_request.secret_string(self._secret_id)) is not None:
+            return _json(text)  # the first read, without building a client (secret_request.py)
         if self._client is None:
+            import botocore.session  # noqa: PLC0415 - only when the plain request was not enough
+
             self._client = botocore.session.get_session().create_client("secretsmanager")
         try:
             answer = self._client.get_secret_value(SecretId=self._secret_id, VersionStage="AWSCURRENT")
         except (ClientError, BotoCoreError) as exc:
             raise ConfigurationError(f"cannot read the Cloudflare secret: {_aws_reason(exc)}") from None
-        try:
-            return json.loads(answer["SecretString"])
-        except (KeyError, TypeError, ValueError):
-            raise ConfigurationError("the Cloudflare secret is not valid JSON") from None
+        return _json(answer.get("SecretString"))
+
+
+def _json(text: Any) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        raise ConfigurationError("the Cloudflare secret is not valid JSON") from None
 
 
 def _aws_reason(exc: ClientError | BotoCoreError) -> str:
