@@ -1,7 +1,8 @@
 """`make bench`: the package against the alternatives a user would pick, all measured in one run.
 
 Contenders (every one gets the same API Gateway v2 events, the same secret in moto's Secrets
-Manager and the same Cloudflare double, all on loopback, in this process):
+Manager and the same Cloudflare double, all on loopback, in this process; ours also counts its
+calls to Cloudflare in the budget table, in moto's DynamoDB):
   ours-local  functions/mint_http with the layer, SIGNING_MODE=auto and a signing key in the secret
   ours-api    the same with SIGNING_MODE=api: every token from the Cloudflare double
   peer-a      benchmarks/peers/naive: boto3 get_secret_value per call, requests.post without a session
@@ -148,6 +149,8 @@ def loopback(api_token: str, signing_key: dict[str, Any], workdir: Path) -> Iter
                 "CLOUDFLARE_BASE_URL": double.base_url,
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
                 "UPSTREAM_CALLS_PER_5_MINUTES": "1000000000",  # the double has no rate limit to protect
+                # the deployment-wide call budget, in moto's DynamoDB as template.yaml declares it
+                **stack.create_budget_table(endpoint, f"bench-{secrets.token_hex(4)}"),
             }
         )
         events = workdir / "events.json"

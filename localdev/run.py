@@ -1,10 +1,11 @@
 """`make run`: the API on http://127.0.0.1:3000 with no Docker and no AWS account.
 
-Secrets Manager is moto's server on loopback, seeded with a generated secret that holds a freshly
-generated Stream signing key, so tokens are signed locally (the public JWK is printed, to verify
-them); SIGNING_MODE=api sends them to the loopback Cloudflare double instead. With
-CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID set, those go into the secret (without a key) and
-the real API (or CLOUDFLARE_BASE_URL) is called. Ctrl-C or SIGTERM stops it.
+Secrets Manager and DynamoDB are moto's server on loopback, with the Cloudflare call budget table
+as template.yaml declares it and a generated secret that holds a freshly generated Stream signing
+key, so tokens are signed locally (the public JWK is printed, to verify them); SIGNING_MODE=api
+sends them to the loopback Cloudflare double instead. With CLOUDFLARE_API_TOKEN and
+CLOUDFLARE_ACCOUNT_ID set, those go into the secret (without a key) and the real API (or
+CLOUDFLARE_BASE_URL) is called. Ctrl-C or SIGTERM stops it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from .standins.local_api import LocalHttpApi
 from .standins.signing_keys import new_signing_key, public_jwk, secret_fields
 
 LOCAL_CUSTOMER_CODE = "localdev"
+BUDGET_TABLE = "stream-signed-urls-cloudflare-calls"  # in moto's DynamoDB, as template.yaml declares it
+
 CORS_OFF = "off (ALLOWED_ORIGINS=https://your.site,... to allow browser origins, as AllowedOrigins does)"
 
 
@@ -67,6 +70,7 @@ def main() -> int:
         base_url = double.base_url
     secret = {"account_id": account, "api_token": api_token} | (secret_fields(key) if key else {})
     secret_arn = stack.create_secret(endpoint, "stream-signed-urls/cloudflare", secret)
+    budget_table = stack.create_budget_table(endpoint, BUDGET_TABLE)
     stack.apply_env(
         template.function_environment(
             {
@@ -77,6 +81,7 @@ def main() -> int:
                 "SIGNING_MODE": os.environ.get("SIGNING_MODE", "auto"),
                 # the double has no rate limit to protect; the real API keeps the template's share
                 **({"UPSTREAM_CALLS_PER_5_MINUTES": "1000000000"} if double is not None else {}),
+                **budget_table,
             }
         )
     )
@@ -105,7 +110,8 @@ def main() -> int:
         else f"Tokens come from Cloudflare's API (SIGNING_MODE={mode}).\n"
     )
     print(
-        f"Stream signed URLs API on {api.url}  (Secrets Manager: moto at {endpoint}; Cloudflare: {upstream})\n"
+        f"Stream signed URLs API on {api.url}  (Secrets Manager, DynamoDB: moto at {endpoint}; "
+        f"Cloudflare: {upstream})\n"
         f"Routes: {', '.join(r.key for r in template.routes())}\n"
         f"{signing}"
         f"CORS: {'origins ' + ', '.join(cors.allow_origins) if cors else CORS_OFF}\n\n"

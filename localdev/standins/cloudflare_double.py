@@ -16,6 +16,9 @@ It also keeps the account's Stream signing keys (`POST`, `GET .../stream/keys`, 
 returns it (`id`, base64 `pem` and `jwk`, `created`); `created_keys` keeps every one created, so
 tests can verify with them and register them for the log scan.
 
+It records when each request arrived (`call_times`, by `clock`, which a test may speed up), so a
+test can count the calls in every sliding span (`most_calls_in_any_span`).
+
 Tests can script faults (`fail_next`): any status, headers and body, a slow reply, or a connection
 cut in the middle of the body; `fail_next(..., operation=DELETE_KEY)` scripts one operation alone.
 """
@@ -29,6 +32,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -84,6 +88,7 @@ class CloudflareDouble:
         api_key: str | None = None,
         record: bool = True,
         instant: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """`record=False` (make run) keeps no history of requests and tokens, so memory stays flat.
         `instant=True` (make bench) answers at once: it still checks the credentials, but skips the
@@ -96,6 +101,8 @@ class CloudflareDouble:
         self.api_email = api_email
         self.api_key = api_key
         self.requests: list[Recorded] = []
+        self.clock = clock
+        self.call_times: list[float] = []  # when each request arrived, by `clock` (when recording)
         self.violations: list[str] = []
         self.issued_tokens: list[str] = []
         self.missing_videos: set[str] = set()
@@ -178,6 +185,17 @@ class CloudflareDouble:
     def key_requests(self, method: str | None = None) -> list[Recorded]:
         return [r for r in self.requests if "/stream/keys" in r.path and method in (None, r.method)]
 
+    def most_calls_in_any_span(self, seconds: float) -> int:
+        """The most requests that arrived within any `seconds` (every span [s, s + seconds), sliding)."""
+        with self._lock:
+            times = sorted(self.call_times)
+        most, start = 0, 0
+        for end, arrived in enumerate(times):
+            while arrived - times[start] >= seconds:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
+
     def token_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith("/token")]
 
@@ -199,6 +217,7 @@ class CloudflareDouble:
         if self.record:
             with self._lock:
                 self.requests.append(Recorded(method, path, headers, body))
+                self.call_times.append(self.clock())
         if self.instant:
             return self._answer_at_once(path, headers, body)
         matched = [(op, m) for meth, rx, op in self._operations if meth == method and (m := rx.fullmatch(path))]

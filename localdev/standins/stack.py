@@ -1,5 +1,6 @@
-"""The pieces the function runs against locally: moto's Secrets Manager on loopback, the secret,
-the Cloudflare double, and the function's own module loaded as Lambda would load it."""
+"""The pieces the function runs against locally: moto's Secrets Manager and DynamoDB on loopback,
+the secret, the Cloudflare call budget table, the Cloudflare double, and the function's own module
+loaded as Lambda would load it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from . import template
 from .template import ROOT
 
 REGION = "us-east-1"
@@ -85,6 +87,38 @@ def create_secret(endpoint: str, name: str, value: dict[str, Any] | str) -> str:
     text = value if isinstance(value, str) else json.dumps(value)
     arn: str = secrets_client(endpoint).create_secret(Name=name, SecretString=text)["ARN"]
     return arn
+
+
+def dynamodb_client(endpoint: str) -> Any:
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def create_budget_table(endpoint: str, name: str) -> dict[str, str]:
+    """The Cloudflare call budget table as template.yaml declares it (key, billing, TTL, encryption),
+    in moto; returns the environment that points the functions at it."""
+    declared = template.budget_table()
+    client = dynamodb_client(endpoint)
+    client.create_table(
+        TableName=name,
+        KeySchema=declared["KeySchema"],
+        AttributeDefinitions=declared["AttributeDefinitions"],
+        BillingMode=declared["BillingMode"],
+        SSESpecification={
+            "Enabled": bool(declared["SSESpecification"]["SSEEnabled"]),
+            "SSEType": declared["SSESpecification"]["SSEType"],
+        },
+    )
+    ttl = declared["TimeToLiveSpecification"]
+    client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]}
+    )
+    return {template.BUDGET_TABLE_VARIABLE: name, "AWS_ENDPOINT_URL_DYNAMODB": endpoint}
 
 
 def load_function(name: str, *, layer_dir: Path | None = None, function_dir: Path | None = None) -> ModuleType:

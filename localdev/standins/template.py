@@ -74,7 +74,8 @@ def routes() -> list[Route]:
 
 def function_environment(overrides: dict[str, str], function: str | None = None) -> dict[str, str]:
     """The functions' environment from Globals (and `function`'s own variables, when named), with
-    !Ref parameters at their defaults."""
+    !Ref parameters at their defaults (a !Ref to a resource, such as the budget table's name, is ""
+    unless `overrides` names it)."""
     parameters = template()["Parameters"]
     declared_variables = dict(template()["Globals"]["Function"]["Environment"]["Variables"])
     if function is not None:
@@ -83,12 +84,22 @@ def function_environment(overrides: dict[str, str], function: str | None = None)
     env = {}
     for name, declared in declared_variables.items():
         is_ref = isinstance(declared, dict) and "!Ref" in declared
-        env[name] = str(parameters[declared["!Ref"]].get("Default", "") if is_ref else declared)
+        env[name] = str(parameters.get(declared["!Ref"], {}).get("Default", "") if is_ref else declared)
     return env | overrides
 
 
 def function_timeout() -> float:
     return float(template()["Globals"]["Function"]["Timeout"])
+
+
+BUDGET_TABLE_VARIABLE = "UPSTREAM_BUDGET_TABLE"
+
+
+def budget_table() -> dict[str, Any]:
+    """The Properties of the table the functions' UPSTREAM_BUDGET_TABLE names (a !Ref in Globals)."""
+    declared = template()["Globals"]["Function"]["Environment"]["Variables"][BUDGET_TABLE_VARIABLE]
+    properties: dict[str, Any] = template()["Resources"][declared["!Ref"]]["Properties"]
+    return properties
 
 
 # -- what CloudFormation makes of the document for a stack's parameters -----------------------------

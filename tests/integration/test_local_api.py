@@ -4,6 +4,7 @@ pointed at it, and `make run` itself started, used and stopped."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import signal
 import time
@@ -129,6 +130,18 @@ def test_make_run_in_api_mode_says_so_and_calls_the_double():
         token = sensitive(answer.json()["result"]["token"])
         claims = jwt.decode(token, options={"verify_signature": False})
         assert isinstance(claims["exp"], str)  # minted the way Cloudflare mints: exp as a string
+        # the call was counted in the deployment's budget table, made in moto from template.yaml
+        moto = re.search(r"moto at (http://[0-9.:]+);", banner)
+        assert moto is not None, banner
+        moto_endpoint = moto.group(1)
+        from localdev import run
+        from localdev.standins import stack
+        from stream_tokens.adapters.budget_table import BUDGET_KEY, KEY_ATTRIBUTE
+
+        item = stack.dynamodb_client(moto_endpoint).get_item(
+            TableName=run.BUDGET_TABLE, Key={KEY_ATTRIBUTE: {"S": BUDGET_KEY}}
+        )["Item"]
+        assert sum(int(n["N"]) for n in item["calls"]["L"]) >= 1
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:

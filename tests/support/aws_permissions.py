@@ -236,7 +236,21 @@ def role_statements(function: str, resources: dict[str, Any] | None = None) -> l
     role = resources[role_name]
     assert role["Type"] == "AWS::IAM::Role", role_name
     assert not role["Properties"].get("ManagedPolicyArns"), f"{role_name}: managed policies are not evaluated here"
-    return [s for policy in role["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+    inline = [s for policy in role["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+    return inline + _attached_statements(role_name, resources)
+
+
+def _attached_statements(role_name: str, resources: dict[str, Any]) -> list[dict[str, Any]]:
+    """Statements of the AWS::IAM::Policy / RolePolicy resources attached to the role (IAM applies
+    every identity policy of a role, inline or attached this way)."""
+    attached = []
+    for resource in resources.values():
+        properties = resource.get("Properties", {})
+        roles = properties.get("Roles", []) if resource["Type"] == "AWS::IAM::Policy" else []
+        roles = [properties["RoleName"]] if resource["Type"] == "AWS::IAM::RolePolicy" else roles
+        if {"!Ref": role_name} in roles:
+            attached += properties["PolicyDocument"]["Statement"]
+    return attached
 
 
 def _matches(patterns: Any, value: str, *, case_sensitive: bool) -> bool:

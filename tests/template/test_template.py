@@ -61,6 +61,14 @@ def test_functions_run_python313_on_arm64_with_the_powertools_release_the_tests_
     assert sorted(p.name for p in (ROOT / "functions" / "mint_http").iterdir() if p.suffix == ".py") == ["app.py"]
 
 
+BUDGET_STATEMENT = {  # the shared Cloudflare budget's table (issue 13; tests/template/test_budget_table_template.py)
+    "Sid": "CountCloudflareCalls",
+    "Effect": "Allow",
+    "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+    "Resource": {"!GetAtt": "CloudflareCallBudgetTable.Arn"},
+}
+
+
 def test_the_role_reads_one_secret_and_writes_one_log_group():
     role = RESOURCES["MintFunctionRole"]["Properties"]
     assert "ManagedPolicyArns" not in role
@@ -72,6 +80,7 @@ def test_the_role_reads_one_secret_and_writes_one_log_group():
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": {"!GetAtt": "MintFunctionLogGroup.Arn"},
         },
+        BUDGET_STATEMENT,
     ]
     assert RESOURCES["MintFunction"]["Properties"]["Role"] == {"!GetAtt": "MintFunctionRole.Arn"}
 
@@ -139,6 +148,7 @@ def test_the_direct_function_is_wired_to_eventbridge_and_lambda_destinations():
         (["logs:CreateLogStream", "logs:PutLogEvents"], {"!GetAtt": "MintDirectFunctionLogGroup.Arn"}),
         ("events:PutEvents", default_bus),
         ("sqs:SendMessage", {"!GetAtt": "MintFailureQueue.Arn"}),
+        (BUDGET_STATEMENT["Action"], BUDGET_STATEMENT["Resource"]),
     ]
     assert {"MintDirectFunctionArn", "MintFailureQueueUrl"} <= set(T["Outputs"])
     env = function_environment({})
@@ -159,7 +169,9 @@ def test_every_suppressed_finding_says_why():
         for line in (line for line in text.splitlines() if f"- {check}" in line):
             assert "#" in line, line
             assert len(line.split("#", 1)[1].strip()) > 20, line
-    assert skipped == 24  # issue 15: the alarm topic's KMS key and its email subscription's redrive (each says why)
+    # issue 15: the alarm topic's KMS key and its email subscription's redrive (each says why);
+    # issue 13: the budget table's point-in-time recovery and customer managed key
+    assert skipped == 26
 
 
 def test_signing_key_rotation_is_wired_with_least_privilege_and_on_unless_disabled():

@@ -70,6 +70,15 @@ def signing_keys(event: str, count: int = 1) -> None:
     _publish(SIGNING_KEYS, MetricUnit.Count, count, SIGNING_KEY_EVENT, event)
 
 
+def budget_store_fallback(reason: str) -> None:
+    """The Cloudflare call budget table failed (`reason`: the error's code): this container spends
+    its static share until it tries the table again."""
+    logger.warning(
+        "Cloudflare call budget table unavailable; using this container's static share", extra={"reason": reason}
+    )
+    _publish("BudgetStoreFallback", MetricUnit.Count, 1, "Reason", reason)
+
+
 def _publish(name: str, unit: MetricUnit, value: float, dimension: str, dimension_value: str) -> None:
     """One metric with its own dimension, written at once (a single EMF line)."""
     with single_metric(

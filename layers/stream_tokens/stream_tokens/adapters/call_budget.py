@@ -13,8 +13,22 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..domain.errors import RateLimited
+
+
+class CallSpender(Protocol):
+    """What a call to Cloudflare spends from: this container's CallBudget, or the deployment's
+    shared budget (adapters.budget_table)."""
+
+    def take(self) -> float:
+        """Spend one call if there is one: 0.0; otherwise the seconds until there is one."""
+        ...
+
+    def used_percent(self) -> float:
+        """How much of the share is spent, in percent (100: the next call waits)."""
+        ...
 
 
 class CallBudget:

@@ -45,7 +45,7 @@ from ..domain.errors import (
     VideoNotFound,
 )
 from ..domain.model import NewSigningKey, is_cloudflare_id
-from .call_budget import CallBudget, CallLimits
+from .call_budget import CallLimits, CallSpender
 
 RETRY_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
 RATE_LIMIT_BLOCK_SECONDS = 300  # Cloudflare blocks every call for 5 minutes past its limit
@@ -58,7 +58,7 @@ class _Call:
 
     limits: CallLimits
     attempt: float  # the longest one attempt can take (connect + read timeouts)
-    calls: CallBudget | None = None  # retries are calls too
+    calls: CallSpender | None = None  # retries are calls too
     retries: bool = True  # False: one attempt only (a call that must not be repeated blindly)
 
     def refuses_retry(self, wait: float, response: BaseHTTPResponse | None) -> bool:
@@ -129,7 +129,7 @@ class CloudflareStreamApi:
         read_timeout: float,
         max_retries: int,
         pool_size: int = 10,
-        calls: CallBudget | None = None,
+        calls: CallSpender | None = None,
     ) -> None:
         """`pool_size`: connections kept alive for concurrent calls (a batch's concurrency);
         `calls`: this container's share of Cloudflare's rate limit (None: unlimited)."""

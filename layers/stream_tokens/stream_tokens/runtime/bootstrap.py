@@ -59,7 +59,9 @@ def token_service() -> TokenService:
 @_once
 def cloudflare_api(settings: Settings, *, pool_size: int, metered: bool) -> CloudflareStreamApi:
     """An HTTP client of the container (its keep-alive session), built on first use. A metered
-    one spends the minting functions' share of Cloudflare's rate limit (CallBudget)."""
+    one spends the deployment's share of Cloudflare's rate limit: the budget table, this container's
+    CallBudget (its static split) when there is none or it fails."""
+    from ..adapters.budget_table import shared_call_budget  # noqa: PLC0415
     from ..adapters.cloudflare_api import CloudflareStreamApi  # noqa: PLC0415 - requests only when calling Cloudflare
 
     per_second = settings.upstream_calls_per_second
@@ -69,7 +71,11 @@ def cloudflare_api(settings: Settings, *, pool_size: int, metered: bool) -> Clou
         read_timeout=settings.read_timeout,
         max_retries=settings.max_retries,
         pool_size=pool_size,
-        calls=CallBudget(per_second, burst=per_second * 60) if metered else None,
+        calls=shared_call_budget(
+            settings.budget_table, int(settings.calls_per_5_minutes), CallBudget(per_second, burst=per_second * 60)
+        )
+        if metered
+        else None,
     )
 
 

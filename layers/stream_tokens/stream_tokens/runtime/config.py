@@ -54,7 +54,10 @@ class Settings:
     calls_per_5_minutes: float = 600.0
     """The deployment's share of Cloudflare's API rate limit (calls per 5 minutes, retries included)."""
     budget_containers: int = 1
-    """Containers per function the share is split between (0 counts as 1)."""
+    """Containers per function the share is split between (0 counts as 1): the static split, alone
+    or while the budget table fails."""
+    budget_table: str = ""
+    """DynamoDB table counting the whole deployment's calls to Cloudflare ("": the static split alone)."""
     signing_mode: str = "auto"
     """auto: sign locally when a key is at hand (the caller's or the secret's), else call the API;
     local: always sign locally; api: always call Cloudflare's API (forwarding a caller's key)."""
@@ -83,6 +86,7 @@ class Settings:
             customer_code=_customer_code(env),
             cloudflare_base_url=_base_url(env),
             signing_mode=_signing_mode(env, defaults["signing_mode"]),
+            budget_table=env.get("UPSTREAM_BUDGET_TABLE", ""),
             **numbers,
         )
 

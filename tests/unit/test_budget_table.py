@@ -1,0 +1,235 @@
+"""The deployment-wide Cloudflare call budget (adapters.budget_table): the algorithm, with a fake
+clock and an in-memory store that swaps versions atomically as DynamoDB's conditional writes do."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+
+from stream_tokens.adapters import budget_table
+from stream_tokens.adapters.budget_table import (
+    BUCKET_SECONDS,
+    LEASE_SECONDS,
+    SEND_SLACK_SECONDS,
+    SPAN_SECONDS,
+    WINDOW_BUCKETS,
+    BudgetStoreUnavailable,
+    CallCounts,
+    SharedCallBudget,
+)
+from stream_tokens.adapters.call_budget import CallBudget
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class MemoryStore:
+    """One item, compare-and-swap on its version (what the conditional PutItem does)."""
+
+    def __init__(self) -> None:
+        self.counts = CallCounts()
+        self.writes = 0
+        self.races_lost = 0
+        self.failing: str | None = None
+        self.lock = threading.Lock()
+
+    def swap(self, expected: CallCounts, new: CallCounts, expires_at: int) -> CallCounts | None:
+        with self.lock:
+            if self.failing:
+                raise BudgetStoreUnavailable(self.failing)
+            if self.counts.version != expected.version:
+                self.races_lost += 1
+                return self.counts
+            assert expires_at > (new.first + len(new.calls)) * BUCKET_SECONDS
+            self.counts = new
+            self.writes += 1
+            return None
+
+
+def no_fallback() -> CallBudget:
+    return CallBudget(per_second=0.0, burst=0.0)  # max(1, burst): one call, then never again
+
+
+def container(store: MemoryStore, clock: Clock, share: int = 20, fallback: CallBudget | None = None, **kw):
+    return SharedCallBudget(share, store, fallback or no_fallback(), clock=clock, **kw)
+
+
+def most_in_any_span(times: list[float], span: float = SPAN_SECONDS) -> int:
+    """The most of `times` inside any half-open span [s, s + span) (sliding: every s)."""
+    ordered = sorted(times)
+    most, start = 0, 0
+    for end, t in enumerate(ordered):
+        while t - ordered[start] >= span:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def test_one_container_alone_spends_the_whole_share_then_waits_for_the_first_free_bucket():
+    clock, store = Clock(), MemoryStore()
+    budget = container(store, clock, share=20)
+    assert [budget.take() for _ in range(20)] == [0.0] * 20
+    wait = budget.take()
+    first_bucket = int(clock.now // BUCKET_SECONDS)
+    assert wait == pytest.approx((first_bucket + WINDOW_BUCKETS) * BUCKET_SECONDS - clock.now)
+    assert SPAN_SECONDS < wait <= SPAN_SECONDS + BUCKET_SECONDS + LEASE_SECONDS + SEND_SLACK_SECONDS + BUCKET_SECONDS
+    writes = store.writes
+    clock.now += wait / 2
+    assert budget.take() > 0  # still full: known without asking the table
+    assert store.writes == writes
+    assert store.races_lost == 0
+    clock.now += wait / 2
+    assert budget.take() == 0.0
+
+
+def test_containers_sharing_the_store_never_exceed_the_share_in_any_sliding_span():
+    """Five containers with their own lease state, calling at random moments over 40 minutes."""
+    rng = random.Random(13)
+    clock, store = Clock(), MemoryStore()
+    budgets = [container(store, clock, share=60) for _ in range(5)]
+    granted: list[float] = []
+    end = clock.now + 2400
+    while clock.now < end:
+        clock.now += rng.expovariate(1.0)  # about one call a second: 300 per span against 60
+        if rng.choice(budgets).take() == 0.0:
+            granted.append(clock.now)
+    assert most_in_any_span(granted) <= 60
+    assert len(granted) >= 60 * 2400 // (WINDOW_BUCKETS * BUCKET_SECONDS + BUCKET_SECONDS)  # the share is used
+
+
+def test_threads_taking_at_once_get_exactly_the_share():
+    clock, store = Clock(), MemoryStore()
+    budgets = [container(store, clock, share=50) for _ in range(4)]
+    granted = []
+    lock = threading.Lock()
+    start = threading.Barrier(16)
+
+    def flood(budget: SharedCallBudget) -> None:
+        start.wait()
+        for _ in range(40):
+            if budget.take() == 0.0:
+                with lock:
+                    granted.append(1)
+
+    threads = [threading.Thread(target=flood, args=(budgets[i % 4],)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(granted) == 50  # none over, none lost
+    assert sum(store.counts.calls) == 50
+
+
+def test_leases_grow_under_load_so_the_table_is_written_far_less_than_once_a_call():
+    clock, store = Clock(), MemoryStore()
+    budget = container(store, clock, share=100_000)
+    for _ in range(5000):
+        assert budget.take() == 0.0
+        clock.now += 0.001
+    assert budget.max_lease == budget_table.MAX_LEASE
+    assert store.writes < 20
+
+
+def test_calls_a_lease_did_not_spend_are_given_back():
+    clock, store = Clock(), MemoryStore()
+    budget = container(store, clock, share=400)  # leases up to 20
+    for _ in range(10):  # leases of 1, 2 and 4, then 3 calls of a lease of 8
+        assert budget.take() == 0.0
+    assert sum(store.counts.calls) == 15
+    clock.now += LEASE_SECONDS + 1  # the lease of 8 expires with 5 calls unspent
+    assert budget.take() == 0.0
+    assert sum(store.counts.calls) == 15 - 5 + 4  # given back; the next lease is half the size
+
+
+def test_a_store_that_fails_puts_the_container_on_its_static_share_then_back_on_the_table():
+    clock, store = Clock(), MemoryStore()
+    reasons: list[str] = []
+    static = CallBudget(per_second=0.01, burst=3, clock=clock)
+    budget = container(store, clock, share=20, fallback=static, on_fallback=reasons.append)
+    store.failing = "ProvisionedThroughputExceededException"
+    assert [budget.take() for _ in range(3)] == [0.0] * 3  # the static split's burst
+    assert budget.take() > 0
+    assert reasons == ["ProvisionedThroughputExceededException"]  # once, not once a call
+    store.failing = None
+    clock.now += budget_table.RETRY_TABLE_SECONDS - 1
+    assert budget.take() > 0
+    assert store.writes == 0
+    clock.now += 1
+    assert budget.take() == 0.0  # the table again
+    assert sum(store.counts.calls) == 3 + 1  # with the calls made while it failed
+
+
+def test_racing_forever_refuses_the_call_for_now_instead_of_failing():
+    class AlwaysLost(MemoryStore):
+        def swap(self, expected, new, expires_at):
+            self.races_lost += 1
+            return CallCounts(f"v{self.races_lost}")
+
+    store = AlwaysLost()
+    budget = container(store, Clock(), share=20)
+    assert budget.take() == budget_table.CONTENDED_WAIT
+    assert store.races_lost == budget_table.MAX_RACES
+
+
+def test_a_container_whose_clock_lags_still_counts_the_calls_of_one_ahead():
+    store = MemoryStore()
+    ahead, behind = Clock(), Clock()
+    behind.now -= 8  # within the documented lag
+    first, second = container(store, ahead, share=10), container(store, behind, share=10)
+    assert [first.take() for _ in range(10)] == [0.0] * 10
+    assert second.take() > 0
+
+
+def test_a_write_that_outlasts_the_lease_voids_it_and_gives_its_calls_back():
+    clock = Clock()
+
+    class Slow(MemoryStore):
+        def swap(self, expected, new, expires_at):
+            clock.now += LEASE_SECONDS  # the write took the lease's whole life
+            return super().swap(expected, new, expires_at)
+
+    store = Slow()
+    budget = container(store, clock, share=20)
+    assert budget.take() == budget_table.CONTENDED_WAIT  # no call goes out late
+    assert sum(store.counts.calls) == 1
+    assert budget.take() == budget_table.CONTENDED_WAIT
+    assert sum(store.counts.calls) == 1  # the void lease's call given back, the new one counted
+
+
+def test_a_long_outage_keeps_only_the_calls_a_window_can_still_see():
+    clock, store = Clock(), MemoryStore()
+    store.failing = "ThrottlingException"
+    static = CallBudget(per_second=1.0, burst=60, clock=clock)  # the static split of 600 (one function)
+    budget = container(store, clock, share=600, fallback=static)
+    for _ in range(3600):  # an hour on the static share, a call a second
+        assert budget.take() == 0.0
+        clock.now += 1
+    assert len(budget._unrecorded) <= WINDOW_BUCKETS + budget_table.LAG_BUCKETS + 1  # memory: the window's
+    store.failing = None
+    clock.now += budget_table.RETRY_TABLE_SECONDS
+    budget.take()
+    recorded = store.counts.by_bucket()
+    assert min(recorded) >= int(clock.now // BUCKET_SECONDS) - WINDOW_BUCKETS - budget_table.LAG_BUCKETS
+    assert sum(recorded.values()) <= (WINDOW_BUCKETS + budget_table.LAG_BUCKETS + 1) * BUCKET_SECONDS + 1
+
+
+def test_the_share_used_is_the_deployments_as_last_seen_or_the_static_shares_on_the_fallback():
+    clock, store = Clock(), MemoryStore()
+    static = CallBudget(per_second=0.01, burst=4, clock=clock)
+    budget = container(store, clock, share=20, fallback=static)
+    for _ in range(5):
+        budget.take()
+    assert budget.used_percent() == pytest.approx(25.0)  # 5 of 20
+    store.failing = "ThrottlingException"
+    clock.now += LEASE_SECONDS + 1
+    budget.take()  # the table fails: one call of the static share's 4
+    assert budget.used_percent() == pytest.approx(25.0, abs=1)
+    budget.take()
+    assert budget.used_percent() == pytest.approx(50.0, abs=1)
