@@ -17,7 +17,7 @@ NPM_TOOLS := .npm-tools
 REDOCLY := $(CURDIR)/$(NPM_TOOLS)/node_modules/.bin/redocly
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: help install run test lint typecheck template build events load bench lock deploy clean dashboard publish costs
+.PHONY: help install run test lint typecheck template build events validator load bench lock deploy clean dashboard publish costs
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ load: install ## bounded load run on loopback: 10,000 requests x 16 connections 
 bench: install build ## this package against two peers on loopback: a table, and bench-results.json
 	$(BIN)/sam build --template benchmarks/peers/cloudflare_sdk/template.yaml --build-dir .aws-sam/bench-peer-sdk
 	$(BIN)/python -m benchmarks.run
+
+validator: install ## regenerate the TokenRequest validator compiled ahead of time from openapi.yaml
+	$(BIN)/python -m localdev.make_validator
 
 events: install ## regenerate events/ (API Gateway v2 events for sam local invoke -e)
 	$(BIN)/python -m localdev.make_events

@@ -2,13 +2,16 @@
 
 argv[1] is a JSON spec: the entry module's file, the folders to put on sys.path (as Lambda puts the
 function and its layers there), the events file, the module names to hide and the CPU to run on.
-The process imports the entry module, answers the first event (that is the cold start), then obeys
+The process imports the entry module, answers the first event (that is the cold start: its wall
+time, the process's CPU time and peak RSS are reported), then obeys
 commands read from stdin, one JSON line each, and answers each with one JSON line on the original
 stdout. Everything the handler prints (log lines) goes to /dev/null.
 
-    {"do": "warm", "n": 1000, "event": "single"}  -> latencies of n invocations (ms: p50, p99, mean)
+    {"do": "warm", "n": 1000, "event": "single"}  -> latencies of n invocations (ms: p50, p99, mean),
+                                                      their mean CPU time and the peak RSS so far
     {"do": "rate", "seconds": 1, "event": "batch"} -> tokens per second through the handler, and
-                                                      RSA-2048 signatures per second interleaved with it
+                                                      RSA-2048 signatures per second interleaved with it,
+                                                      and the handler's CPU time per token
     {"do": "exit"}
 """
 
@@ -97,6 +100,7 @@ def main() -> None:
     imported = time.perf_counter()
     first = app.lambda_handler(events["single"], Context())
     answered = time.perf_counter()
+    cpu = time.process_time()  # CPU time of the whole process so far: interpreter start included
     if tokens_in(first) != 1:
         raise SystemExit(f"the first answer is not a token: status {first.get('statusCode')}")
     report.write(
@@ -105,6 +109,8 @@ def main() -> None:
                 "import_ms": (imported - began) * 1000,
                 "first_response_ms": (answered - STARTED) * 1000,
                 "handler_first_ms": (answered - imported) * 1000,
+                "cpu_ms": cpu * 1000,
+                "peak_rss_kib": peak_rss_kib(),
             }
         )
         + "\n"
@@ -117,15 +123,23 @@ def main() -> None:
         report.write(json.dumps(handlers[command["do"]](app, events, command)) + "\n")
 
 
+def peak_rss_kib() -> int:
+    """The process's peak resident memory so far, in KiB: VmHWM of /proc/self/status (getrusage's
+    ru_maxrss would do, but Linux carries it over from the parent across fork and exec)."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+
 def warm(app: Any, events: dict[str, Any], command: dict[str, Any]) -> dict[str, Any]:
     import statistics
 
-    event, samples, failed = events[command["event"]], [], 0
+    event, samples, failed, cpu = events[command["event"]], [], 0, 0.0
     for _ in range(command["n"]):
         context = Context()
-        began = time.perf_counter_ns()
+        cpu_began, began = time.process_time(), time.perf_counter_ns()
         answer = app.lambda_handler(event, context)
         samples.append((time.perf_counter_ns() - began) / 1e6)
+        cpu += time.process_time() - cpu_began
         failed += tokens_in(answer) == 0  # checked outside the timing
     return {
         "n": len(samples),
@@ -133,6 +147,8 @@ def warm(app: Any, events: dict[str, Any], command: dict[str, Any]) -> dict[str,
         "p50_ms": statistics.median(samples),
         "p99_ms": percentile(samples, 0.99),
         "mean_ms": statistics.fmean(samples),
+        "cpu_mean_ms": cpu * 1000 / len(samples),
+        "peak_rss_kib": peak_rss_kib(),
     }
 
 
@@ -145,13 +161,14 @@ def rate(app: Any, events: dict[str, Any], command: dict[str, Any]) -> dict[str,
     from cryptography.hazmat.primitives.asymmetric import padding
 
     key, message = _rsa_key()
-    event, tokens, expected, spent, raw_spent = events[command["event"]], 0, 0, 0.0, 0.0
+    event, tokens, expected, spent, raw_spent, cpu = events[command["event"]], 0, 0, 0.0, 0.0, 0.0
     per_call = len(json.loads(event["body"])["requests"])
     while spent < command["seconds"]:
         context = Context()
-        began = time.perf_counter()
+        cpu_began, began = time.process_time(), time.perf_counter()
         answer = app.lambda_handler(event, context)
         spent += time.perf_counter() - began
+        cpu += time.process_time() - cpu_began
         began = time.perf_counter()
         for _ in range(per_call):
             key.sign(message, padding.PKCS1v15(), hashes.SHA256())
@@ -163,6 +180,7 @@ def rate(app: Any, events: dict[str, Any], command: dict[str, Any]) -> dict[str,
         "failed": expected - tokens,
         "per_second": tokens / spent,
         "raw_per_second": expected / raw_spent,
+        "cpu_per_token_ms": cpu * 1000 / max(tokens, 1),
     }
 
 

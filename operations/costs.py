@@ -60,7 +60,7 @@ PRICES = {
     "dashboard": Price(3.00, "dashboard-month (first 3 free)", "https://aws.amazon.com/cloudwatch/pricing/"),
 }
 ASSUMPTIONS = {
-    "memory_gb": 0.5,  # template.yaml's Globals MemorySize: 512
+    "memory_gb": 1.0,  # template.yaml's Globals MemorySize: 1024
     "warm_ms_local": 0.480,  # make bench, warm p50, local signing (README, 23 Nov 2026)
     "warm_ms_api": 1.650,  # make bench, warm p50, Cloudflare API mode against an instant double
     "batch_ms_per_token": 1000 / 3363,  # make bench, batch route throughput on one core
@@ -169,7 +169,7 @@ def per_million(mode: str, measured: dict[str, float]) -> dict[str, float]:
     return {
         "API Gateway HTTP API": requests * p["http_api"].usd,
         "Lambda requests": requests * p["lambda_request"].usd,
-        "Lambda duration (arm64, 512 MB)": n * billed_ms / 1000 * a["memory_gb"] * p["lambda_arm64"].usd,
+        "Lambda duration (arm64, 1,024 MB)": n * billed_ms / 1000 * a["memory_gb"] * p["lambda_arm64"].usd,
         "budget table writes": n * a["budget_writes_per_call"] * p["dynamodb_write"].usd if mode == "api" else 0.0,
         "CloudWatch Logs ingestion": log_gb * p["logs_ingest"].usd,
         "CloudWatch Logs storage": log_gb * a["retention_months"] * p["logs_store"].usd,

@@ -78,7 +78,7 @@ class LambdaContext:
 
     function_name: str = "stream-signed-urls-mint-http"
     timeout_seconds: float = 10.0
-    memory_limit_in_mb: int = 512
+    memory_limit_in_mb: int = 1024
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     started: float = field(default_factory=time.monotonic)
 

@@ -11,7 +11,7 @@ from tests.support.log_hygiene import sensitive
 
 
 def test_the_benchmark_runs_every_contender_and_reports_every_figure():
-    options = run.Options(cold_runs=1, warm=20, warm_up=3, rate_seconds=0.2, rounds=1, pin=False)
+    options = run.Options(cold_runs=1, warm=20, warm_up=3, rate_seconds=0.2, rounds=1, memory_invocations=40, pin=False)
     results = run.measure(options, api_token=sensitive(secrets.token_urlsafe(30)), signing_key=sensitive_key())
 
     names = [c.name for c in run.CONTENDERS]
@@ -20,9 +20,13 @@ def test_the_benchmark_runs_every_contender_and_reports_every_figure():
         cold, warm = results["cold_start"][name], results["warm"][name]
         assert cold["runs"] == 1
         assert 0 < cold["import_ms"] < cold["first_response_ms"] < cold["process_to_first_response_ms"]
+        assert cold["cpu_ms"] > 0
+        assert 10 * 1024 < cold["peak_rss_kib"] <= warm["peak_rss_kib"]
         assert warm["n"] == 20
         assert warm["failed"] == 0
         assert 0 < warm["p50_ms"] <= warm["p99_ms"]
+        assert warm["cpu_mean_ms"] > 0
+        assert warm["invocations"] == (40 if name in run.MEMORY_MODES else 23)
     for name, cold in results["cold_start_as_deployed"].items():  # when `sam build` output is at hand
         assert name in names
         assert cold["runs"] == 1
@@ -37,6 +41,16 @@ def test_the_benchmark_runs_every_contender_and_reports_every_figure():
     assert through["failed"] == 0
     assert through["batch_tokens_per_second"] > 0
     assert 0 < through["share_of_raw"] < 1.5
+    assert through["cpu_per_token_ms"] > 0
+    # on Lambda: the same CPU takes longer with less memory, and costs the same up to one vCPU
+    estimates = run.lambda_estimates(results)
+    assert list(estimates) == ["512", "1024", "1769"]
+    small, large = estimates["512"], estimates["1769"]
+    assert small["cold_start_cpu_ms"]["ours-local"] > large["cold_start_cpu_ms"]["ours-local"] > 0
+    assert small["warm_request_cpu_ms"]["peer-a"] > large["warm_request_cpu_ms"]["peer-a"] > 0
+    assert small["batch_ms_per_token"] > large["batch_ms_per_token"] > 0
+    per_million = [e["batch_gb_seconds_per_million_tokens"] for e in estimates.values()]
+    assert max(per_million) - min(per_million) < 1e-6 * max(per_million)
 
     verdicts = run.goals(results)
     assert [v["goal"] for v in verdicts] == [g.what for g in run.GOALS]

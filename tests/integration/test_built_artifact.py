@@ -14,6 +14,7 @@ every pure-Python library, comes from the build output.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -38,8 +39,11 @@ DIRECT_DIR = BUILD / "MintDirectFunction"
 ROTATION_DIR = BUILD / "RotateSigningKeyFunction"
 
 DRIVER = r"""
-import json, sys, time, uuid
+import json, os, sys, time, uuid
 sys.path[:0] = sys.argv[1].split(":")
+built = tuple(os.path.join(folder, "") for folder in sys.argv[1].split(":") if "native-overlay" not in folder)
+compiled = []  # sources of the build the interpreter compiled: none, when the shipped bytecode is used
+sys.addaudithook(lambda event, args: event == "compile" and str(args[1]).startswith(built) and compiled.append(args[1]))
 import app, stream_tokens
 
 class Context:
@@ -52,7 +56,10 @@ class Context:
 answers = [app.lambda_handler(json.load(open(path)), Context()) for path in sys.argv[2:]]
 names = ("stream_tokens", "app", "jwt", "requests")
 modules = {name: getattr(sys.modules.get(name), "__file__", None) for name in names}
-print("RESULT " + json.dumps({"modules": modules, "answers": answers}))
+from_build = [m for m in list(sys.modules.values()) if str(getattr(m, "__file__", "")).startswith(built)]
+from_bytecode = [m.__name__ for m in from_build if os.path.isfile(getattr(m, "__cached__", None) or "")]
+bytecode = {"compiled": compiled, "from_build": len(from_build), "from_bytecode": len(from_bytecode)}
+print("RESULT " + json.dumps({"modules": modules, "answers": answers, "bytecode": bytecode}))
 """
 
 
@@ -67,7 +74,8 @@ def overlay(tmp_path_factory) -> Path:
 def run_built(overlay: Path, env: dict[str, str], events: list[str], function_dir: Path = FUNCTION_DIR) -> dict:
     paths = [str(function_dir), str(overlay), str(LAYER_DIR)]
     event_files = [str(ROOT / "events" / f"{name}.json") for name in events]
-    process_env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"} | env
+    # Lambda's code directories are read-only: nothing compiled there could be kept
+    process_env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1"} | env
     process_env |= {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
     done = subprocess.run(
         [sys.executable, "-c", DRIVER, ":".join(paths), *event_files],
@@ -84,6 +92,10 @@ def run_built(overlay: Path, env: dict[str, str], events: list[str], function_di
     result: dict = json.loads(answer_line)
     assert result["modules"]["stream_tokens"].startswith(str(LAYER_DIR))
     assert result["modules"]["app"].startswith(str(function_dir))
+    # the shipped bytecode ran: nothing of the build was compiled, every module came with its .pyc
+    bytecode = result["bytecode"]
+    assert bytecode["compiled"] == []
+    assert bytecode["from_bytecode"] == bytecode["from_build"] > 10, bytecode
     for answer in result["answers"]:
         body = json.loads(answer["body"]) if "body" in answer else {"success": True, "result": answer}
         if body["success"]:
@@ -98,6 +110,22 @@ def test_the_function_folders_hold_the_entry_point_only():
     assert {"stream_tokens", "requests", "jwt", "cryptography", "fastjsonschema"} <= {
         p.name for p in LAYER_DIR.iterdir()
     }
+
+
+@pytest.mark.built
+def test_the_build_ships_bytecode_for_python_313_valid_whatever_the_file_dates():
+    """Every module of the function folders and the layer has its __pycache__/*.cpython-313.pyc, in
+    unchecked-hash mode (PEP 552 flags 0b01): used as it is, since `sam deploy` zips the files dated
+    1980 and a timestamp-based pyc would be compiled again at every cold start."""
+    sources = [p for folder in (FUNCTION_DIR, DIRECT_DIR, ROTATION_DIR, LAYER_DIR) for p in folder.rglob("*.py")]
+    assert len(sources) > 100
+    for source in sources:
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        assert cached.name.endswith(".cpython-313.pyc")
+        assert cached.is_file(), source
+        header = cached.read_bytes()[:8]
+        assert header[:4] == importlib.util.MAGIC_NUMBER, cached
+        assert int.from_bytes(header[4:8], "little") == 1, cached  # hash-based, check_source off
 
 
 @pytest.mark.built
@@ -119,7 +147,7 @@ def test_the_sam_build_output_signs_locally(overlay, function_env, double, moto_
         overlay, function_env | {"CLOUDFLARE_SECRET_ARN": arn}, ["videos-token.valid", "account-token.valid"]
     )
     assert [a["statusCode"] for a in result["answers"]] == [200, 200]
-    assert result["modules"]["jwt"].startswith(str(LAYER_DIR))
+    assert result["modules"]["jwt"] is None  # tokens are signed with cryptography directly
     assert result["modules"]["requests"] is None  # local signing never loads the HTTP client
     if platform.machine() == "x86_64":  # the arm64 build's extensions were replaced, and only those
         assert {p.name.split(".")[0] for p in overlay.iterdir()} == {

@@ -31,6 +31,7 @@ def test_functions_run_python313_on_arm64_with_the_powertools_release_the_tests_
     (/aws/service/powertools/python/{arch}/{python}/{version}), for the release requirements/dev.txt
     pins; only if an operator gives PowertoolsLayerArn (that parameter missing) does another apply."""
     function = T["Globals"]["Function"]
+    assert function["MemorySize"] == 1024  # chosen from make bench's estimates on Lambda (README)
     assert function["Runtime"] == "python3.13"
     assert function["Architectures"] == ["arm64"]
     powertools, ours = function["Layers"]
@@ -46,7 +47,14 @@ def test_functions_run_python313_on_arm64_with_the_powertools_release_the_tests_
     assert "aws-lambda-powertools" not in layer_requirements, "Powertools comes from AWS's layer only"
     assert ours == {"!Ref": "StreamTokensLayer"}
     layer = RESOURCES["StreamTokensLayer"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}  # ships bytecode
+    for name in ("MintFunction", "MintDirectFunction", "RotateSigningKeyFunction"):
+        metadata = RESOURCES[name]["Metadata"]
+        assert (metadata["BuildMethod"], metadata["BuildArchitecture"], metadata["ContextPath"]) == (
+            "makefile",
+            "arm64",
+            "functions",
+        )
     assert layer["Properties"]["ContentUri"] == "layers/stream_tokens/"
     mint = RESOURCES["MintFunction"]["Properties"]
     assert (mint["CodeUri"], mint["Handler"]) == ("functions/mint_http/", "app.lambda_handler")

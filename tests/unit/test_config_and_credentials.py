@@ -100,9 +100,7 @@ def test_the_secret_is_read_once_then_cached_and_reread_on_demand():
     arn = client.create_secret(Name="cf", SecretString=json.dumps({"account_id": ACCOUNT, "api_token": "one"}))["ARN"]
     calls = []
     client.meta.events.register("before-call.secrets-manager.GetSecretValue", lambda **_: calls.append(1))
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-    credentials = SecretsManagerCredentials(arn, max_age=300, provider=SecretsProvider(boto3_client=client))
+    credentials = SecretsManagerCredentials(arn, max_age=300, client=client)
     for _ in range(100):
         assert credentials.get().api_token == "one"
     assert len(calls) == 1
@@ -115,17 +113,13 @@ def test_the_secret_is_read_once_then_cached_and_reread_on_demand():
 @mock_aws
 def test_unreadable_secrets_are_configuration_errors_with_the_aws_reason():
     client = boto3.client("secretsmanager", region_name="us-east-1")
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-    missing = SecretsManagerCredentials(
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf", 300, SecretsProvider(boto3_client=client)
-    )
+    missing = SecretsManagerCredentials("arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf", 300, client)
     with pytest.raises(ConfigurationError) as caught:
         missing.get()
     assert "ResourceNotFoundException" in caught.value.detail
     arn = client.create_secret(Name="text", SecretString="account=1")["ARN"]
     with pytest.raises(ConfigurationError) as caught:
-        SecretsManagerCredentials(arn, 300, SecretsProvider(boto3_client=client)).get()
+        SecretsManagerCredentials(arn, 300, client).get()
     assert "not valid JSON" in caught.value.detail
 
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc import jws
+from joserfc.errors import BadSignatureError
+from joserfc.jwk import RSAKey
 from jwt.algorithms import RSAAlgorithm
 
 from localdev.standins.examples import ACCOUNT, VIDEO
@@ -209,3 +214,75 @@ def test_rsa_keys_of_other_sizes_sign_too():
     parsed = parse_signing_key("b" * 32, None, b64(RSAAlgorithm.to_jwk(small)))
     token = stream_token(TokenRequest(VIDEO, NOW + 60, NOW - 60), parsed)
     assert payload(token, small.public_key())["kid"] == "b" * 32
+
+
+REQUESTS = [
+    TokenRequest(VIDEO, NOW + 600, NOW - 60),
+    TokenRequest(VIDEO, NOW + 60, NOW - 60, True, (AccessRule("ip.geoip.country", "allow", country=("NO", "SE")),)),
+    TokenRequest(VIDEO, NOW + 86400, NOW, False, (AccessRule("ip.src", "block", ip=("2001:db8::/32",)),)),
+]
+
+
+@pytest.mark.parametrize("request_", REQUESTS)
+def test_a_token_is_byte_for_byte_what_pyjwt_signs(key, request_):
+    """Signed with cryptography directly (see signing.py), yet the very token PyJWT's JWS layer
+    makes of the same claims and header (RS256 with PKCS#1 v1.5 is deterministic)."""
+    parsed = parse_signing_key(key["id"], key["pem"])
+    claims = json.dumps({"sub": VIDEO, "kid": key["id"]} | request_.claims(), separators=(",", ":"))
+    by_pyjwt = jwt.api_jws.PyJWS().encode(
+        claims.encode(), parsed.private_key, algorithm="RS256", headers={"kid": key["id"], "typ": None}
+    )
+    assert sensitive(stream_token(request_, parsed)) == sensitive(by_pyjwt)
+
+
+@pytest.mark.parametrize("request_", REQUESTS)
+def test_a_token_verifies_with_an_independent_jose_library(key, request_):
+    parsed = parse_signing_key(key["id"], key["pem"])
+    token = sensitive(stream_token(request_, parsed))
+    verified = jws.deserialize_compact(token, RSAKey.import_key(public_jwk(key)), algorithms=["RS256"])
+    assert verified.protected == {"alg": "RS256", "kid": key["id"]}
+    assert json.loads(verified.payload) == {"sub": VIDEO, "kid": key["id"]} | request_.claims()
+    tampered = token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB")
+    with pytest.raises(BadSignatureError):
+        jws.deserialize_compact(tampered, RSAKey.import_key(public_jwk(key)), algorithms=["RS256"])
+
+
+def inconsistent_pem() -> str:
+    """An RSA key whose private numbers do not belong together (wrong d and CRT exponent): it only
+    loads when validation is skipped, and then signs what its public half does not verify."""
+    numbers = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_numbers()
+    broken = rsa.RSAPrivateNumbers(
+        numbers.p, numbers.q, numbers.d + 2, numbers.dmp1 + 2, numbers.dmq1, numbers.iqmp, numbers.public_numbers
+    ).private_key(unsafe_skip_rsa_key_validation=True)
+    pem = broken.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    return sensitive(base64.b64encode(pem).decode())
+
+
+def test_the_secrets_key_is_proven_by_a_signature_and_callers_keys_by_full_validation(key, monkeypatch):
+    """The operator's key skips cryptography's costly RSA checks but must verify its own
+    signature; a key a caller sends is always fully validated."""
+    pem = inconsistent_pem()
+    with pytest.raises(KeyMaterialError, match="does not verify its own signature"):
+        parse_signing_key(KID, pem, trusted=True)
+    with pytest.raises(KeyMaterialError, match="not an unencrypted PEM private key"):
+        parse_signing_key(KID, pem)
+    loads: list[bool] = []
+    real = serialization.load_pem_private_key
+
+    def load(*args: Any, **options: Any) -> Any:
+        loads.append(options["unsafe_skip_rsa_key_validation"])
+        return real(*args, **options)
+
+    monkeypatch.setattr(serialization, "load_pem_private_key", load)
+    signing.secret_key.cache_clear()
+    signing.caller_key.cache_clear()
+    CloudflareCredentials.from_secret(
+        {"account_id": ACCOUNT, "signing_key_id": key["id"], "signing_key_pem": key["pem"]}
+    )
+    request = TokenRequest(VIDEO, NOW + 60, NOW - 60, signing_key=SigningKey(key["id"], key["pem"]))
+    LocalIssuer().issue(request, CloudflareCredentials(ACCOUNT, api_token="x"), CallLimits(0))
+    assert loads == [True, False]
+    signing.secret_key.cache_clear()
+    signing.caller_key.cache_clear()

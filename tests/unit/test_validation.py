@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
+import fastjsonschema
 import pytest
 
+from localdev import make_validator
 from localdev.standins.examples import VIDEO
+from stream_tokens.domain import request_schema, token_request_validator
 from stream_tokens.domain.errors import (
     BODY_NOT_JSON,
     BODY_NOT_OBJECT,
@@ -350,6 +354,32 @@ def test_every_iso_country_code_is_accepted_norway_too():
     rules = [{"type": "ip.geoip.country", "action": "block", "country": codes}]
     request = token_request("a" * 32, {"accessRules": rules}, now=1_700_000_000, max_lifetime=86400)
     assert "NO" in request.access_rules[0].country
+
+
+def test_the_shipped_validator_is_the_documents_schema_compiled():
+    """The whole-schema validator ships compiled ahead of time; it must be exactly what
+    fastjsonschema makes of openapi.yaml's TokenRequest now (`make validator` rewrites it)."""
+    shipped = make_validator.TARGET.read_text()
+    assert shipped == make_validator.validator_code(), "openapi.yaml changed: run `make validator`"
+    assert request_schema._schema().whole is token_request_validator.validate
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"exp": 1}, {"exp": "1"}, {"accessRules": [{"type": "any", "action": "allow", "ip": []}]}, {"colour": 1}],
+)
+def test_the_shipped_validator_judges_as_the_runtime_compiled_one(fields):
+    document = request_schema.load_api_document()
+    compiled = fastjsonschema.compile(request_schema.whole_schema(document, "TokenRequest"))
+    verdicts: list[tuple[str, str | None] | None] = []
+    validators: list[Any] = [compiled, token_request_validator.validate]
+    for validate in validators:
+        try:
+            validate(fields)
+            verdicts.append(None)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            verdicts.append((exc.message, exc.rule))
+    assert verdicts[0] == verdicts[1]
 
 
 # -- flags: {"original": bool}, as Cloudflare's SDKs send it --------------------------------------

@@ -1,40 +1,44 @@
 """Minting's Cloudflare credentials from AWS Secrets Manager (the only module that reads them).
 
-It is read through Powertools parameters, which caches it for `max_age` seconds; `get(refresh=True)`
-re-reads it at once (after Cloudflare refused a rotated token). Minting reads the AWSCURRENT version
-only (never a rotation's AWSPENDING one); the rotation reads versions through `secret_versions`.
+The secret is read with a botocore client (GetSecretValue, AWSCURRENT) and kept for `max_age`
+seconds; `get(refresh=True)` re-reads it at once (after Cloudflare refused a rotated token). Minting
+reads the AWSCURRENT version only (never a rotation's AWSPENDING one); the rotation reads versions
+through `secret_versions`.
+
+Not through Powertools' parameters utility, nor boto3: `aws_lambda_powertools.utilities.parameters`
+imports every provider, and its secrets module imports boto3 (and boto3 s3transfer), which together
+cost more of a cold start than the rest of the signing path; botocore's client, which boto3 would
+wrap, is all that reading one secret needs. (Lambda's Python runtime ships boto3 and botocore.)
 """
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import (
-    GetParameterError,
-    TransformParameterError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..domain.credentials import CloudflareCredentials
 from ..domain.errors import ConfigurationError
+from . import secret_request
 
 
 class SecretsManagerCredentials:
     """Reads and caches the credentials secret; one per container."""
 
-    def __init__(
-        self, secret_id: str, max_age: int, provider: SecretsProvider | None = None, *, with_signing_key: bool = True
-    ) -> None:
+    def __init__(self, secret_id: str, max_age: int, client: Any = None, *, with_signing_key: bool = True) -> None:
         self._secret_id = secret_id
         self._max_age = max_age
-        self._provider = provider
+        self._client = client
         self._with_signing_key = with_signing_key
+        self._secret: tuple[float, Any] | None = None  # (time.monotonic() when it goes stale, the value)
         self._parsed: tuple[Any, CloudflareCredentials] | None = None
 
     def get(self, *, refresh: bool = False) -> CloudflareCredentials:
-        """The credentials; parsed again only when Powertools hands over a newly read secret (its
-        cache returns the very same object until `max_age` has passed)."""
-        secret = self._read(refresh)
+        """The credentials; parsed again only when a newly read secret comes in (a secret too
+        broken to parse is still kept `max_age`: each request fails on it without reading it)."""
+        secret = self._current(refresh)
         parsed = self._parsed
         if parsed is not None and parsed[0] is secret:
             return parsed[1]
@@ -42,24 +46,36 @@ class SecretsManagerCredentials:
         self._parsed = (secret, credentials)
         return credentials
 
-    def _read(self, refresh: bool) -> Any:
-        if self._provider is None:
-            self._provider = SecretsProvider()
+    def _current(self, refresh: bool) -> Any:
+        now = time.monotonic()
+        if refresh or self._secret is None or now >= self._secret[0]:
+            self._secret = (now + self._max_age, self._read())
+        return self._secret[1]
+
+    def _read(self) -> Any:
+        if self._client is None and (text := secret_request.secret_string(self._secret_id)) is not None:
+            return _json(text)  # the first read, without building a client (secret_request.py)
+        if self._client is None:
+            import botocore.session  # noqa: PLC0415 - only when the plain request was not enough
+
+            self._client = botocore.session.get_session().create_client("secretsmanager")
         try:
-            return self._provider.get(
-                self._secret_id, max_age=self._max_age, transform="json", force_fetch=refresh, VersionStage="AWSCURRENT"
-            )
-        except TransformParameterError:
-            raise ConfigurationError("the Cloudflare secret is not valid JSON") from None
-        except GetParameterError as exc:
+            answer = self._client.get_secret_value(SecretId=self._secret_id, VersionStage="AWSCURRENT")
+        except (ClientError, BotoCoreError) as exc:
             raise ConfigurationError(f"cannot read the Cloudflare secret: {_aws_reason(exc)}") from None
+        return _json(answer.get("SecretString"))
 
 
-def _aws_reason(exc: GetParameterError) -> str:
+def _json(text: Any) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        raise ConfigurationError("the Cloudflare secret is not valid JSON") from None
+
+
+def _aws_reason(exc: ClientError | BotoCoreError) -> str:
     """The AWS error code and message (never a value): e.g. ResourceNotFoundException."""
-    cause = exc.__cause__ or exc.__context__
-    response = getattr(cause, "response", None)
-    if isinstance(response, dict):
-        error = response.get("Error", {})
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
         return f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip()
     return str(exc)

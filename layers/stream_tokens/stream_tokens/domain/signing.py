@@ -4,9 +4,16 @@ A token is what Cloudflare's documentation builds: a JWT, RS256, header {"alg": 
 payload `sub` (the video id), `kid`, `exp`, `nbf`, and `downloadable` / `accessRules` when given
 (and `flags`, as sent, when given: the same pattern, not a claim Cloudflare documents).
 Keys arrive as Cloudflare's `POST /stream/keys` returns them: `pem` and `jwk` are base64 of the
-PEM / JWK text. Parsing a key checks it (tens of milliseconds), so parsed keys are cached by their
-material: the secret's key once per version of it, callers' keys in a cache of their own (so that
-callers sending many keys cannot push the secret's key out).
+PEM / JWK text. Parsing a caller's key checks it fully (tens of milliseconds); the secret's key,
+which the operator stored, is only proven with a signature its public half verifies. Parsed keys
+are cached by their material: the secret's key once per version of it, callers' keys in a cache of
+their own (so that callers sending many keys cannot push the secret's key out).
+
+Tokens are signed with `cryptography` directly, not through PyJWT: PyJWT's import (it loads
+cryptography's X.509 support) is the largest part of the signing path's cold start, and its JWS
+layer costs more per token than the rest of a batch item. The JWS is small (RFC 7515 compact
+serialisation, one algorithm), its header segment is made once per key, and the tests check every
+token against PyJWT and an independent JOSE library.
 """
 
 from __future__ import annotations
@@ -17,13 +24,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import jwt
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
-from jwt.algorithms import RSAAlgorithm
-from jwt.api_jws import PyJWS
-from jwt.utils import from_base64url_uint
 
 from .model import TokenRequest, is_cloudflare_id
 
@@ -36,6 +40,12 @@ class KeyMaterialError(Exception):
 class ParsedSigningKey:
     id: str
     private_key: RSAPrivateKey = field(repr=False)
+    header_segment: str = field(init=False, repr=False)
+    """base64url of the JWS header, {"alg":"RS256","kid":id}: the same for every token of the key."""
+
+    def __post_init__(self) -> None:
+        header = json.dumps({"alg": "RS256", "kid": self.id}, separators=(",", ":"))
+        object.__setattr__(self, "header_segment", _b64url(header.encode()))
 
     @property
     def public_key(self) -> RSAPublicKey:
@@ -43,34 +53,50 @@ class ParsedSigningKey:
 
     def public_jwk(self) -> dict[str, Any]:
         """The public half as a JWK (what a player-side verifier or a test needs)."""
+        from jwt.algorithms import RSAAlgorithm  # noqa: PLC0415 - PyJWT only off the minting path
+
         jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(self.public_key))
         return jwk | {"kid": self.id, "alg": "RS256", "use": "sig"}
 
 
-_JWS = PyJWS()
-
-
 def stream_token(request: TokenRequest, key: ParsedSigningKey) -> str:
-    """Sign `request` with `key`, exactly as Cloudflare's documentation builds a token.
+    """Sign `request` with `key`, exactly as Cloudflare's documentation builds a token: the JWS
+    compact serialisation header.payload.signature, RS256 (RSASSA-PKCS1-v1_5 with SHA-256), each
+    part base64url without padding; byte for byte what PyJWT's `jwt.encode` makes of these claims."""
+    claims = {"sub": request.video_id, "kid": key.id} | request.claims()
+    signing_input = f"{key.header_segment}.{_b64url(_COMPACT_JSON.encode(claims).encode())}"
+    signature = key.private_key.sign(signing_input.encode(), _PKCS1V15, _SHA256)
+    return f"{signing_input}.{_b64url(signature)}"
 
-    The claims are plain JSON (numbers, strings, booleans), so they are serialised here and PyJWT's
-    JWS layer signs them: the same token as `jwt.encode`, without its per-call claim checks.
-    """
-    payload = json.dumps({"sub": request.video_id, "kid": key.id} | request.claims(), separators=(",", ":"))
-    return _JWS.encode(payload.encode(), key.private_key, algorithm="RS256", headers={"kid": key.id, "typ": None})
+
+_PKCS1V15, _SHA256 = PKCS1v15(), hashes.SHA256()
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # json.dumps would build one per token
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def verify_stream_token(token: str, key_id: str, public_key: RSAPublicKey) -> dict[str, Any]:
     """The claims of a token signed with `key_id`, checked with its public part (raises
     jwt.InvalidTokenError when the signature, the kid or the expiry does not hold)."""
+    import jwt  # noqa: PLC0415 - PyJWT only off the minting path (the rotation's test step)
+
     if jwt.get_unverified_header(token).get("kid") != key_id:
         raise jwt.InvalidTokenError("the token's kid is not the signing key id")
     claims: dict[str, Any] = jwt.decode(token, public_key, algorithms=["RS256"])
     return claims
 
 
-def parse_signing_key(key_id: str, pem_b64: str | None = None, jwk_b64: str | None = None) -> ParsedSigningKey:
-    """A Stream signing key from Cloudflare's base64 `pem` and/or `jwk`; both must be the same key."""
+def parse_signing_key(
+    key_id: str, pem_b64: str | None = None, jwk_b64: str | None = None, *, trusted: bool = False
+) -> ParsedSigningKey:
+    """A Stream signing key from Cloudflare's base64 `pem` and/or `jwk`; both must be the same key.
+
+    A `trusted` PEM (the secret's, which the operator stored) skips cryptography's full RSA key
+    validation (its primality checks cost tens of milliseconds of a cold start): instead the key
+    must sign a probe its own public half verifies, which a key with inconsistent numbers fails.
+    Keys callers send are never trusted."""
     key_id = key_id.strip()
     if not key_id:
         raise KeyMaterialError("the signing key id is missing")
@@ -80,16 +106,33 @@ def parse_signing_key(key_id: str, pem_b64: str | None = None, jwk_b64: str | No
         raise KeyMaterialError("neither a PEM nor a JWK was given")
     if pem_b64 is None:
         return ParsedSigningKey(key_id.lower(), _from_jwk(_jwk_object(jwk_b64 or "", key_id)))
-    key = _from_pem(pem_b64)
+    key = _from_pem(pem_b64, trusted=trusted)
+    if trusted:
+        _self_test(key)
     if jwk_b64 is not None and not _same_key(_jwk_object(jwk_b64, key_id), key):
         raise KeyMaterialError("the PEM and the JWK are different keys")
     return ParsedSigningKey(key_id.lower(), key)
 
 
-secret_key = lru_cache(maxsize=2)(parse_signing_key)
-"""The secret's key, parsed once per version of the secret (the current one and the one before)."""
+@lru_cache(maxsize=2)
+def secret_key(key_id: str, pem_b64: str | None = None, jwk_b64: str | None = None) -> ParsedSigningKey:
+    """The secret's key (trusted), parsed once per version of the secret (the current one and the
+    one before)."""
+    return parse_signing_key(key_id, pem_b64, jwk_b64, trusted=True)
+
+
 caller_key = lru_cache(maxsize=8)(parse_signing_key)
-"""Keys callers send with their requests, cached apart from the secret's."""
+"""Keys callers send with their requests, fully validated and cached apart from the secret's."""
+
+
+_PROBE = b"stream-signed-urls: the secret's signing key signs what its public half verifies"
+
+
+def _self_test(key: RSAPrivateKey) -> None:
+    try:
+        key.public_key().verify(key.sign(_PROBE, _PKCS1V15, _SHA256), _PROBE, _PKCS1V15, _SHA256)
+    except (InvalidSignature, ValueError):
+        raise KeyMaterialError("the PEM's key does not verify its own signature") from None
 
 
 def _decode(value: str, what: str) -> bytes:
@@ -99,9 +142,11 @@ def _decode(value: str, what: str) -> bytes:
         raise KeyMaterialError(f"the {what} is not base64") from None
 
 
-def _from_pem(pem_b64: str) -> RSAPrivateKey:
+def _from_pem(pem_b64: str, *, trusted: bool = False) -> RSAPrivateKey:
     try:
-        key = serialization.load_pem_private_key(_decode(pem_b64, "PEM"), password=None)
+        key = serialization.load_pem_private_key(
+            _decode(pem_b64, "PEM"), password=None, unsafe_skip_rsa_key_validation=trusted
+        )
     except (ValueError, TypeError, UnsupportedAlgorithm):
         raise KeyMaterialError("the PEM is not an unencrypted PEM private key of a supported kind") from None
     if not isinstance(key, RSAPrivateKey):
@@ -122,6 +167,9 @@ def _jwk_object(jwk_b64: str, key_id: str) -> dict[str, Any]:
 
 
 def _from_jwk(jwk: dict[str, Any]) -> RSAPrivateKey:
+    import jwt  # noqa: PLC0415 - PyJWT only for a key given as a JWK alone
+    from jwt.algorithms import RSAAlgorithm  # noqa: PLC0415
+
     try:
         key = RSAAlgorithm.from_jwk(jwk)
     except (jwt.InvalidKeyError, ValueError, KeyError, TypeError, UnsupportedAlgorithm):
@@ -138,7 +186,7 @@ def _same_key(jwk: dict[str, Any], key: RSAPrivateKey) -> bool:
     """Whether the JWK holds `key`: its numbers are compared as they are, without building (and
     checking, tens of milliseconds) a second key; a JWK without the CRT values is compared on n, e, d."""
     try:
-        given = [from_base64url_uint(jwk[name]) if name in jwk else None for name in _JWK_NUMBERS]
+        given = [_base64url_uint(jwk[name]) if name in jwk else None for name in _JWK_NUMBERS]
     except (ValueError, TypeError, AttributeError):  # binascii.Error is a ValueError
         raise KeyMaterialError("the JWK is not a usable RSA key") from None
     numbers = key.private_numbers()
@@ -157,3 +205,8 @@ def _same_key(jwk: dict[str, Any], key: RSAPrivateKey) -> bool:
     if given[2] is None:
         raise KeyMaterialError("the JWK holds only a public key")
     return all(mine == theirs for mine, theirs in zip(held, given, strict=True) if theirs is not None)
+
+
+def _base64url_uint(value: str) -> int:
+    """A JWK number (RFC 7518 6.3: base64url of its big-endian bytes, padding left off)."""
+    return int.from_bytes(base64.urlsafe_b64decode(value.encode("ascii") + b"=" * (-len(value) % 4)), "big")

@@ -9,8 +9,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-
 from .. import observability
 from ..domain.errors import (
     BODY_NOT_JSON,
@@ -27,6 +25,7 @@ from ..domain.model import SignedToken
 from ..domain.request_schema import pointer
 from ..domain.token_requests import batch_items
 from . import envelope
+from .http_routes import HttpAnswer
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_BATCH_BODY_BYTES = 512 * 1024
@@ -80,18 +79,18 @@ def batch_body(fields: Mapping[str, Any], *, max_items: int) -> list[Any]:
     return batch_items(fields["requests"], at="/requests", max_items=max_items)
 
 
-def ok(result: Any) -> Response[str]:
+def ok(result: Any) -> HttpAnswer:
     return _json(200, envelope.success(result))
 
 
-def batch(outcomes: list[SignedToken | StreamTokenError]) -> Response[str]:
+def batch(outcomes: list[SignedToken | StreamTokenError]) -> HttpAnswer:
     """A 200 with one envelope per item; `Retry-After` when an item was rate limited."""
     waits = [o.retry_after for o in outcomes if isinstance(o, RateLimited) and o.retry_after is not None]
     headers = {"Retry-After": str(max(waits))} if waits else {}
     return _json(200, envelope.success([envelope.outcome(outcome) for outcome in outcomes]), headers)
 
 
-def error(exc: Exception) -> Response[str]:
+def error(exc: Exception) -> HttpAnswer:
     """The answer for any failure, logged and counted once; nothing of a secret or a stack trace is sent."""
     failure = observability.log_and_count_failure(exc)
     headers = {}
@@ -100,10 +99,8 @@ def error(exc: Exception) -> Response[str]:
     return _json(failure.status, envelope.failure(failure.details), headers)
 
 
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
-    return Response(
-        status_code=status,
-        content_type="application/json",
-        body=json.dumps(body, separators=(",", ":")),
-        headers=HEADERS | (headers or {}),
-    )
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> HttpAnswer:
+    return HttpAnswer(status, json.dumps(body, separators=(",", ":")), HEADERS | (headers or {}) | _JSON)
+
+
+_JSON = {"Content-Type": "application/json"}
