@@ -244,7 +244,10 @@ def test_a_retrys_call_is_spent_after_its_backoff_right_before_it_is_sent(double
     from stream_tokens.adapters.cloudflare_api import CloudflareStreamApi
 
     events: list = []
-    monkeypatch.setattr(urllib3.util.retry.time, "sleep", lambda seconds: events.append(("sleep", seconds)))
+    def sleep(seconds: float) -> None:  # urllib3's Retry waits with time.sleep: noted, not waited
+        events.append(("sleep", seconds))
+
+    monkeypatch.setattr(urllib3.util.retry.time, "sleep", sleep)  # type: ignore[attr-defined]
     double.fail_next(Fault(503, headers={"Retry-After": "0"}), Fault(503, headers={"Retry-After": "0"}))
     api = CloudflareStreamApi(
         double.base_url, connect_timeout=2, read_timeout=2, max_retries=3, calls=SpendingLog(events)
