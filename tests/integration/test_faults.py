@@ -244,6 +244,7 @@ def test_a_retrys_call_is_spent_after_its_backoff_right_before_it_is_sent(double
     from stream_tokens.adapters.cloudflare_api import CloudflareStreamApi
 
     events: list = []
+
     def sleep(seconds: float) -> None:  # urllib3's Retry waits with time.sleep: noted, not waited
         events.append(("sleep", seconds))
 
