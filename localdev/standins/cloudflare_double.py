@@ -188,13 +188,8 @@ class CloudflareDouble:
     def most_calls_in_any_span(self, seconds: float) -> int:
         """The most requests that arrived within any `seconds` (every span [s, s + seconds), sliding)."""
         with self._lock:
-            times = sorted(self.call_times)
-        most, start = 0, 0
-        for end, arrived in enumerate(times):
-            while arrived - times[start] >= seconds:
-                start += 1
-            most = max(most, end - start + 1)
-        return most
+            times = list(self.call_times)
+        return most_in_any_span(times, seconds)
 
     def token_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith("/token")]
@@ -467,6 +462,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read `requests`
         pass
+
+
+def most_in_any_span(times: list[float], seconds: float) -> int:
+    """The most of `times` inside any half-open span [s, s + seconds) (sliding: every s)."""
+    ordered = sorted(times)
+    most, start = 0, 0
+    for end, t in enumerate(ordered):
+        while t - ordered[start] >= seconds:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
 
 
 def _handler_for(double: CloudflareDouble) -> type[BaseHTTPRequestHandler]:

@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from . import template
@@ -93,14 +94,20 @@ def count_calls(server: ThreadedMotoServer) -> AwsCalls:
     return counter
 
 
-def secrets_client(endpoint: str) -> Any:
-    return boto3.client(
-        "secretsmanager",
+def aws_client(service: str, endpoint: str, config: Config | None = None) -> Any:
+    """A boto3 client of `service` at moto's `endpoint`, with the fake credentials."""
+    return boto3.client(  # type: ignore[call-overload]  # the stubs overload on each service's literal name
+        service,
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+        config=config,
     )
+
+
+def secrets_client(endpoint: str) -> Any:
+    return aws_client("secretsmanager", endpoint)
 
 
 def create_secret(endpoint: str, name: str, value: dict[str, Any] | str) -> str:
@@ -111,13 +118,7 @@ def create_secret(endpoint: str, name: str, value: dict[str, Any] | str) -> str:
 
 
 def dynamodb_client(endpoint: str) -> Any:
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return aws_client("dynamodb", endpoint)
 
 
 def create_budget_table(endpoint: str, name: str) -> dict[str, str]:

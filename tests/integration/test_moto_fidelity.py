@@ -11,7 +11,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import moto.dynamodb.models.table
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -21,6 +20,7 @@ from stream_tokens.adapters import budget_table
 
 WRITERS = 6
 ROUNDS = 5
+ONE_ATTEMPT = Config(retries={"total_max_attempts": 1})
 KEY = {budget_table.KEY_ATTRIBUTE: {"S": budget_table.BUDGET_KEY}}
 
 
@@ -33,7 +33,7 @@ def test_of_several_puts_conditioned_on_one_version_exactly_one_succeeds(moto_en
         return parse(*args, **kwargs)
 
     monkeypatch.setattr(moto.dynamodb.models.table, "get_filter_expression", slow_parse)
-    writers = [_client(moto_endpoint) for _ in range(WRITERS)]
+    writers = [stack.aws_client("dynamodb", moto_endpoint, config=ONE_ATTEMPT) for _ in range(WRITERS)]
     winners = []
     for version in range(ROUNDS):
         writers[0].put_item(TableName=table, Item=KEY | {"version": {"S": str(version)}})
@@ -60,14 +60,3 @@ def _put_if(writer: Any, *, table: str, version: str, barrier: threading.Barrier
     except ClientError as exc:
         return str(exc.response["Error"]["Code"])
     return "written"
-
-
-def _client(endpoint: str) -> Any:
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name=stack.REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": 1}),
-    )

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from localdev.standins import cloudflare_double
 from stream_tokens.adapters import budget_table
 from stream_tokens.adapters.budget_table import (
     BUCKET_SECONDS,
@@ -61,15 +62,8 @@ def container(store: MemoryStore, clock: Clock, share: int = 20, fallback: CallB
     return SharedCallBudget(share, store, fallback or no_fallback(), clock=clock, **kw)
 
 
-def most_in_any_span(times: list[float], span: float = SPAN_SECONDS) -> int:
-    """The most of `times` inside any half-open span [s, s + span) (sliding: every s)."""
-    ordered = sorted(times)
-    most, start = 0, 0
-    for end, t in enumerate(ordered):
-        while t - ordered[start] >= span:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
+def most_in_any_span(times: list[float]) -> int:
+    return cloudflare_double.most_in_any_span(times, SPAN_SECONDS)
 
 
 def test_one_container_alone_spends_the_whole_share_then_waits_for_the_first_free_bucket():
