@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import secrets
 
+from tests.support.keys import ec_pem
 from tests.support.log_hygiene import leaked
 
 
 def shapes(rng: random.Random) -> list[str]:
-    """Values shaped as the suite's sensitive ones: JWTs, PEM-like blocks, JWK JSON, API tokens."""
+    """Values shaped as the suite's sensitive ones: JWTs, PEM keys, JWK JSON, API tokens."""
     token = ".".join(secrets.token_urlsafe(rng.choice((24, 90, 256))) for _ in range(3))
-    lines = "\n".join(secrets.token_urlsafe(48) for _ in range(4))
-    pem = f"-----BEGIN PRIVATE KEY-----\n{lines}\n-----END PRIVATE KEY-----\n"
+    pem = base64.b64decode(ec_pem()).decode()  # a key generated now: a multi-line PEM
     jwk = json.dumps({"kty": "RSA", "n": secrets.token_urlsafe(256), "e": "AQAB"})
     return [token, pem, jwk, secrets.token_urlsafe(30), secrets.token_hex(16), "short-one"]
 
