@@ -94,8 +94,8 @@ class DeadlineRetry(Retry):
 
     def wait_before_retry(self, response: BaseHTTPResponse | None) -> float:
         """How long `sleep` will wait: a non-zero Retry-After, else the backoff (urllib3's rule)."""
-        retry_after = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
-        return retry_after if retry_after else self.get_backoff_time()
+        retry_after = self.get_retry_after(response) if response is not None else None
+        return retry_after or self.get_backoff_time()
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         """Wait, then spend the retry's call from the share: right before it is sent, so that the
