@@ -49,7 +49,7 @@ from localdev.standins import stack, template
 from localdev.standins.apigw import http_api_event
 from localdev.standins.cloudflare_double import CloudflareDouble
 from localdev.standins.examples import ACCOUNT, VIDEO
-from localdev.standins.native_overlay import native_overlay
+from localdev.standins.native_overlay import native_overlay, strip_tool, stripped
 from localdev.standins.signing_keys import new_signing_key, secret_fields
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -307,7 +307,7 @@ def deployed(contender: Contender, workdir: Path) -> Contender | None:
     Our build ships bytecode for Python 3.13; peer (b)'s (SAM's Python builder) ships none, so its
     every cold start compiles what it imports. boto3, Powertools and the standard library stay
     compiled, as the runtime and AWS's layer ship them. Foreign (arm64) extensions are replaced by
-    this machine's build of the same versions."""
+    this machine's build of the same versions (stripped, when the build stripped its own)."""
     folders = BUILDS.get(BUILD_OF.get(contender.name, ""), [])
     if not folders or not all(folder.is_dir() for folder in folders):
         return None
@@ -316,7 +316,7 @@ def deployed(contender: Contender, workdir: Path) -> Contender | None:
     for folder in [function_dir, *(layer / "python" for layer in layers)]:
         overlay = workdir / f"native-{contender.name}-{len(path)}"
         overlay.mkdir()
-        path += [native_overlay(folder, overlay), folder]
+        path += [native_overlay(folder, overlay, strip=strip_tool() if stripped(folder) else ""), folder]
     return Contender(
         contender.name + DEPLOYED,
         contender.label + ", as deployed",

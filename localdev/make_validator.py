@@ -25,7 +25,9 @@ def validator_code() -> str:
     from stream_tokens.domain import request_schema  # once the stand-ins put the layer on the path
 
     document = request_schema.load_api_document()
-    return HEADER + fastjsonschema.compile_to_code(request_schema.whole_schema(document, "TokenRequest"))
+    return HEADER + fastjsonschema.compile_to_code(
+        request_schema.whole_schema(document, "TokenRequest"), detailed_exceptions=False
+    )
 
 
 def main() -> None:

@@ -6,10 +6,11 @@ layer provide (here: the virtual environment, pinned to the same Powertools rele
 handles events against moto's Secrets Manager and the Cloudflare double on loopback.
 
 The layer is built for arm64, and this machine is x86_64: distributions with compiled extensions
-(cryptography, cffi, charset-normalizer) cannot load from it here. For exactly those, this
-machine's build of the same pinned version (its Python code included) is put in front of the
-layer; the test checks that the versions are identical and that everything else, our code and
-every pure-Python library, comes from the build output.
+(cryptography, cffi's backend) cannot load from it here. For exactly those, this machine's build of
+the same pinned version (its Python code included), stripped as the build strips its own, is put in
+front of the layer; the test checks that the versions are identical and that everything else, our
+code and every pure-Python library, comes from the build output, and that nothing is imported from
+anywhere Lambda would not have it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import jwt
 import pytest
 
 from localdev.standins.examples import ACCOUNT, VIDEO
-from localdev.standins.native_overlay import native_overlay
+from localdev.standins.native_overlay import native_overlay, section_names, strip_tool, stripped
 from localdev.standins.signing_keys import new_signing_key, public_jwk, public_key, secret_fields
 from localdev.standins.stack import create_secret
 from tests.support.log_hygiene import sensitive
@@ -37,11 +38,13 @@ BUILD = ROOT / ".aws-sam" / "build"
 FUNCTION_DIR, LAYER_DIR = BUILD / "MintFunction", BUILD / "StreamTokensLayer" / "python"
 DIRECT_DIR = BUILD / "MintDirectFunction"
 ROTATION_DIR = BUILD / "RotateSigningKeyFunction"
+# What Lambda's python3.13 runtime (boto3) and AWS's Powertools layer provide, beside the build
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "aws_lambda_powertools")
 
 DRIVER = r"""
 import json, os, sys, time, uuid
 sys.path[:0] = sys.argv[1].split(":")
-built = tuple(os.path.join(folder, "") for folder in sys.argv[1].split(":") if "native-overlay" not in folder)
+built = tuple(os.path.join(f, "") for f in sys.argv[1].split(":") if "native-overlay" not in f and "runtime" not in f)
 compiled = []  # sources of the build the interpreter compiled: none, when the shipped bytecode is used
 sys.addaudithook(lambda event, args: event == "compile" and str(args[1]).startswith(built) and compiled.append(args[1]))
 import app, stream_tokens
@@ -68,17 +71,37 @@ def overlay(tmp_path_factory) -> Path:
     """This machine's build of the same versions of the layer's foreign native packages."""
     assert (FUNCTION_DIR / "app.py").is_file(), "run `make build` first"
     assert (LAYER_DIR / "stream_tokens").is_dir(), "run `make build` first"
-    return native_overlay(LAYER_DIR, tmp_path_factory.mktemp("native-overlay"))
+    strip = strip_tool() if stripped(LAYER_DIR) else ""
+    return native_overlay(LAYER_DIR, tmp_path_factory.mktemp("native-overlay"), strip=strip)
 
 
-def run_built(overlay: Path, env: dict[str, str], events: list[str], function_dir: Path = FUNCTION_DIR) -> dict:
-    paths = [str(function_dir), str(overlay), str(LAYER_DIR)]
+@pytest.fixture(scope="module")
+def lambda_path(overlay: Path, tmp_path_factory) -> list[Path]:
+    """The overlay, the layer, and a folder with what the runtime and the Powertools layer provide
+    and nothing else: the function runs without this environment's site-packages, so anything else
+    it imported (what the build leaves out, such as cffi's Python side and pycparser) would fail it."""
+    folder = tmp_path_factory.mktemp("runtime")
+    for name in (*RUNTIME_PROVIDED, "typing_extensions"):
+        spec = importlib.util.find_spec(name)
+        assert spec is not None, name
+        origin = Path(str(spec.origin))
+        source = origin.parent if origin.name == "__init__.py" else origin
+        (folder / source.name).symlink_to(source)
+    return [overlay, LAYER_DIR, folder]
+
+
+def run_built(
+    lambda_path: list[Path], env: dict[str, str], events: list[str], function_dir: Path = FUNCTION_DIR
+) -> dict:
+    """Handle `events` in a fresh process whose path is Lambda's: the function, the layer (after the
+    overlay) and the runtime's packages."""
+    paths = [str(function_dir), *map(str, lambda_path)]
     event_files = [str(ROOT / "events" / f"{name}.json") for name in events]
     # Lambda's code directories are read-only: nothing compiled there could be kept
     process_env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1"} | env
     process_env |= {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
     done = subprocess.run(
-        [sys.executable, "-c", DRIVER, ":".join(paths), *event_files],
+        [sys.executable, "-S", "-c", DRIVER, ":".join(paths), *event_files],  # -S: no site-packages
         env=process_env,
         capture_output=True,
         text=True,
@@ -113,6 +136,24 @@ def test_the_function_folders_hold_the_entry_point_only():
 
 
 @pytest.mark.built
+def test_the_layer_ships_what_runs():
+    """No build-time-only packages, charset-normalizer's pure-Python wheel, and native libraries
+    without symbol tables when this machine has a strip for arm64 ELF (the build says otherwise)."""
+    shipped = {p.name for p in LAYER_DIR.iterdir()}
+    assert not {"cffi", "pycparser", "bin"} & shipped
+    assert not [p.name for p in LAYER_DIR.glob("pycparser-*.dist-info")]
+    assert "cffi-2.1.1.dist-info" in shipped  # its licence, for the _cffi_backend extension shipped
+    libraries = sorted(p.relative_to(LAYER_DIR).parts[0].split(".")[0] for p in LAYER_DIR.rglob("*.so"))
+    assert libraries == ["_cffi_backend", "cryptography"]
+    if not strip_tool():
+        pytest.skip("no strip for arm64 ELF on this machine: the build ships the libraries as they are")
+    for library in LAYER_DIR.rglob("*.so"):
+        names = section_names(library)
+        assert ".symtab" not in names, library
+        assert {".text", ".dynsym", ".rodata"} <= names, library  # what the loader needs is kept
+
+
+@pytest.mark.built
 def test_the_build_ships_bytecode_for_python_313_valid_whatever_the_file_dates():
     """Every module of the function folders and the layer has its __pycache__/*.cpython-313.pyc, in
     unchecked-hash mode (PEP 552 flags 0b01): used as it is, since `sam deploy` zips the files dated
@@ -129,8 +170,10 @@ def test_the_build_ships_bytecode_for_python_313_valid_whatever_the_file_dates()
 
 
 @pytest.mark.built
-def test_the_sam_build_output_calls_the_api(overlay, function_env, double):
-    result = run_built(overlay, function_env, ["videos-token.valid", "account-token.defaults", "videos-token.not-json"])
+def test_the_sam_build_output_calls_the_api(lambda_path, function_env, double):
+    result = run_built(
+        lambda_path, function_env, ["videos-token.valid", "account-token.defaults", "videos-token.not-json"]
+    )
     assert [a["statusCode"] for a in result["answers"]] == [200, 200, 400]
     assert len(double.token_requests()) == 2
     assert result["modules"]["requests"].startswith(str(LAYER_DIR))
@@ -138,23 +181,19 @@ def test_the_sam_build_output_calls_the_api(overlay, function_env, double):
 
 
 @pytest.mark.built
-def test_the_sam_build_output_signs_locally(overlay, function_env, double, moto_endpoint):
+def test_the_sam_build_output_signs_locally(overlay, lambda_path, function_env, double, moto_endpoint):
     key = new_signing_key()
     sensitive(key["pem"])
     sensitive(key["jwk"])
     arn = create_secret(moto_endpoint, f"built-{uuid.uuid4().hex}", {"account_id": ACCOUNT} | secret_fields(key))
     result = run_built(
-        overlay, function_env | {"CLOUDFLARE_SECRET_ARN": arn}, ["videos-token.valid", "account-token.valid"]
+        lambda_path, function_env | {"CLOUDFLARE_SECRET_ARN": arn}, ["videos-token.valid", "account-token.valid"]
     )
     assert [a["statusCode"] for a in result["answers"]] == [200, 200]
     assert result["modules"]["jwt"] is None  # tokens are signed with cryptography directly
     assert result["modules"]["requests"] is None  # local signing never loads the HTTP client
     if platform.machine() == "x86_64":  # the arm64 build's extensions were replaced, and only those
-        assert {p.name.split(".")[0] for p in overlay.iterdir()} == {
-            "cryptography",
-            "_cffi_backend",
-            "charset_normalizer",
-        }
+        assert {p.name.split(".")[0] for p in overlay.iterdir()} == {"cryptography", "_cffi_backend"}
     verifier = public_key(public_jwk(key))
     for answer in result["answers"]:
         token = json.loads(answer["body"])["result"]["token"]
@@ -163,7 +202,7 @@ def test_the_sam_build_output_signs_locally(overlay, function_env, double, moto_
 
 
 @pytest.mark.built
-def test_the_sam_build_output_of_the_direct_function(overlay, function_env, double):
-    result = run_built(overlay, function_env, ["direct.single", "direct.eventbridge"], function_dir=DIRECT_DIR)
+def test_the_sam_build_output_of_the_direct_function(lambda_path, function_env, double):
+    result = run_built(lambda_path, function_env, ["direct.single", "direct.eventbridge"], function_dir=DIRECT_DIR)
     assert [answer["video_id"] for answer in result["answers"]] == [VIDEO] * 2
     assert len(double.token_requests()) == 2
