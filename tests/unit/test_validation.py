@@ -369,16 +369,18 @@ def test_the_shipped_validator_is_the_documents_schema_compiled():
     [{}, {"exp": 1}, {"exp": "1"}, {"accessRules": [{"type": "any", "action": "allow", "ip": []}]}, {"colour": 1}],
 )
 def test_the_shipped_validator_judges_as_the_runtime_compiled_one(fields):
+    """Same verdict, on the same field. (It is compiled without detailed exceptions: its refusal only
+    sends the request to the per-field validators, which word the errors.)"""
     document = request_schema.load_api_document()
     compiled = fastjsonschema.compile(request_schema.whole_schema(document, "TokenRequest"))
-    verdicts: list[tuple[str, str | None] | None] = []
+    verdicts: list[str | None] = []
     validators: list[Any] = [compiled, token_request_validator.validate]
     for validate in validators:
         try:
             validate(fields)
             verdicts.append(None)
         except fastjsonschema.JsonSchemaValueException as exc:
-            verdicts.append((exc.message, exc.rule))
+            verdicts.append(exc.message.split(" must ")[0])  # the field, as in "data.exp must be integer"
     assert verdicts[0] == verdicts[1]
 
 
