@@ -54,7 +54,7 @@ def _mint(request: HttpRequest, identifier: str, account_id: str | None) -> Http
         identifier, lambda: decode_body(request.body, base64_encoded=request.base64_encoded), account_id
     )
     token = service.mint(token_request, account_id=account, deadline=bootstrap.deadline(request.context))
-    return http.ok(token.to_json())
+    return http.token(token)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from .. import observability
@@ -79,15 +80,63 @@ def batch_body(fields: Mapping[str, Any], *, max_items: int) -> list[Any]:
     return batch_items(fields["requests"], at="/requests", max_items=max_items)
 
 
-def ok(result: Any) -> HttpAnswer:
-    return _json(200, envelope.success(result))
+def token(signed: SignedToken) -> HttpAnswer:
+    """A 200 with the token and its URLs."""
+    return HttpAnswer(200, _success_text(signed_token_text(signed)), HEADERS | _JSON)
 
 
 def batch(outcomes: list[SignedToken | StreamTokenError]) -> HttpAnswer:
     """A 200 with one envelope per item; `Retry-After` when an item was rate limited."""
     waits = [o.retry_after for o in outcomes if isinstance(o, RateLimited) and o.retry_after is not None]
     headers = {"Retry-After": str(max(waits))} if waits else {}
-    return _json(200, envelope.success([envelope.outcome(outcome) for outcome in outcomes]), headers)
+    items = ",".join(_outcome_text(outcome) for outcome in outcomes)
+    return HttpAnswer(200, _success_text(f"[{items}]"), HEADERS | headers | _JSON)
+
+
+def _outcome_text(outcome: SignedToken | StreamTokenError) -> str:
+    if isinstance(outcome, SignedToken):
+        return _success_text(signed_token_text(outcome))
+    return _compact(envelope.outcome(outcome))
+
+
+def _success_text(result_text: str) -> str:
+    """The text of `envelope.success(result)` around the text of `result`."""
+    return f'{{"success":true,"errors":[],"messages":[],"result":{result_text}}}'
+
+
+def signed_token_text(signed: SignedToken) -> str:
+    """`json.dumps(signed.to_json(), separators=(",", ":"))`, written around the token's escaped text.
+
+    The token is in each of the four or five URLs too: escaping the same ~400 characters five or six
+    times was most of a batch answer's cost, and the largest part of the batch route's time beside
+    the signatures. Here it is escaped once (README, "Benchmarks": the figures).
+    tests/unit/test_http_answers.py holds this to `json.dumps`, byte for byte.
+    """
+    escaped = json.dumps(signed.token)[1:-1]
+    urls = ",".join(
+        f'"{_escape(name)}":"{_around(url, signed.token, escaped)}"' for name, url in signed.urls.to_json().items()
+    )
+    return (
+        f'{{"token":"{escaped}","video_id":{json.dumps(signed.video_id)},'
+        f'"expires_at":{signed.expires_at:d},"urls":{{{urls}}}}}'
+    )
+
+
+def _around(url: str, token: str, escaped_token: str) -> str:
+    """The escaped `url`, with the token's escaped text where the token is: right after the host,
+    as in every Stream URL (any other URL is escaped whole)."""
+    at = url.find("/", len("https://")) + 1
+    if token and url.startswith(token, at):
+        return _escape(url[:at]) + escaped_token + _escape(url[at + len(token) :])
+    return _escape(url)
+
+
+
+@lru_cache(maxsize=64)
+def _escape(text: str) -> str:
+    """What `json.dumps` writes between the quotes of `text`, kept: the URLs' parts around the token
+    are the same few strings every time."""
+    return json.dumps(text)[1:-1]
 
 
 def error(exc: Exception) -> HttpAnswer:
@@ -100,7 +149,11 @@ def error(exc: Exception) -> HttpAnswer:
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> HttpAnswer:
-    return HttpAnswer(status, json.dumps(body, separators=(",", ":")), HEADERS | (headers or {}) | _JSON)
+    return HttpAnswer(status, _compact(body), HEADERS | (headers or {}) | _JSON)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 _JSON = {"Content-Type": "application/json"}

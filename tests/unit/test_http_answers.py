@@ -1,0 +1,63 @@
+"""The HTTP answers written around the token's escaped text are, byte for byte, what `json.dumps`
+writes of the same envelopes (runtime/http.py, `signed_token_text`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from localdev.standins.examples import CUSTOMER_CODE, VIDEO
+from stream_tokens.domain.errors import ErrorDetail, InvalidRequest, RateLimited, StreamTokenError
+from stream_tokens.domain.model import SignedToken, SignedUrls
+from stream_tokens.domain.urls import signed_urls
+from stream_tokens.runtime import envelope, http
+
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+
+
+def library(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def signed(token: str, *, customer: str = CUSTOMER_CODE, downloadable: bool = False) -> SignedToken:
+    return SignedToken(token, VIDEO, 1_800_000_000, signed_urls(token, customer, downloadable))
+
+
+def test_a_single_tokens_answer_is_what_json_dumps_writes():
+    answer = http.token(signed(TOKEN))
+    assert answer.body == library(envelope.success(signed(TOKEN).to_json()))
+    assert answer.status == 200
+    assert answer.headers["Content-Type"] == "application/json"
+
+
+# any text: quotes, backslashes, control characters, non-ASCII, lone surrogates, the empty string
+texts = st.text(alphabet=st.characters(codec=None), max_size=60)
+
+
+@given(token=texts, customer=texts, downloadable=st.booleans(), video=texts, exp=st.integers())
+def test_any_signed_token_is_written_as_json_dumps_writes_it(token, customer, downloadable, video, exp):
+    value = SignedToken(token, video, exp, signed_urls(token, customer, downloadable))
+    assert http.signed_token_text(value) == library(value.to_json())
+
+
+@given(token=texts, urls=st.lists(texts, min_size=4, max_size=5))
+def test_urls_that_hold_the_token_anywhere_or_twice_or_not_at_all(token, urls):
+    parts = [token.join(u.split("|")) for u in urls]  # "|" in a generated url becomes the token
+    value = SignedToken(token, VIDEO, 1, SignedUrls(*parts))
+    assert http.signed_token_text(value) == library(value.to_json())
+
+
+def test_a_batch_answer_is_what_json_dumps_writes_of_its_envelopes():
+    outcomes: list[SignedToken | StreamTokenError] = [
+        signed(TOKEN),
+        InvalidRequest([ErrorDetail(10012, "exp must be in the future \u00e9\ud800", "/requests/1/exp")]),
+        signed(TOKEN + "x", downloadable=True),
+        RateLimited("not sent", retry_after=7),
+    ]
+    answer = http.batch(outcomes)
+    assert answer.body == library(envelope.success([envelope.outcome(o) for o in outcomes]))
+    assert answer.headers["Retry-After"] == "7"
+    assert json.loads(answer.body)["result"][2]["result"]["urls"]["mp4"].endswith("/downloads/default.mp4")
