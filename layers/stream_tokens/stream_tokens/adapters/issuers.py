@@ -52,19 +52,19 @@ class LocalIssuer:
     name = "local"
     remote = False
 
+    def __init__(self) -> None:
+        from ..domain import signing  # noqa: PLC0415 - cryptography only in a container that signs here
+
+        self._signing = signing
+
     def issue(self, request: TokenRequest, credentials: CloudflareCredentials, limits: CallLimits) -> str:
-        from ..domain.signing import stream_token  # noqa: PLC0415 - PyJWT and cryptography only when signing here
+        return self._signing.stream_token(request, self.key_for(request, credentials))
 
-        return stream_token(request, self.key_for(request, credentials))
-
-    @staticmethod
-    def key_for(request: TokenRequest, credentials: CloudflareCredentials) -> ParsedSigningKey:
-        from ..domain.signing import KeyMaterialError, caller_key  # noqa: PLC0415
-
+    def key_for(self, request: TokenRequest, credentials: CloudflareCredentials) -> ParsedSigningKey:
         if request.signing_key is not None:
             try:
-                return caller_key(request.signing_key.id, request.signing_key.pem)
-            except KeyMaterialError as exc:
+                return self._signing.caller_key(request.signing_key.id, request.signing_key.pem)
+            except self._signing.KeyMaterialError as exc:
                 raise InvalidRequest([ErrorDetail(INVALID_VALUE, f"pem is unusable: {exc}", "/pem")]) from None
         if credentials.signing_key is None:
             raise ConfigurationError("local signing needs a signing key in the Cloudflare secret")

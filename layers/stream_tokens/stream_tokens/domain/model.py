@@ -90,19 +90,30 @@ class TokenRequest:
         return body
 
 
+_PATHS = (
+    ("iframe", "/iframe"),
+    ("hls", "/manifest/video.m3u8"),
+    ("dash", "/manifest/video.mpd"),
+    ("thumbnail", "/thumbnails/thumbnail.jpg"),
+)
+_DOWNLOAD = ("mp4", "/downloads/default.mp4")
+
+
 @dataclass(frozen=True)
 class SignedUrls:
-    iframe: str
-    hls: str
-    dash: str
-    thumbnail: str
-    mp4: str | None = None
+    """The URLs to play a video with its token: each is `origin` + the token + a path (the token goes
+    where the video id would). `mp4`, the download, only when the token allows downloading."""
+
+    origin: str  # "https://customer-<code>.cloudflarestream.com/"
+    token: str = field(repr=False)
+    downloadable: bool = False
+
+    def paths(self) -> tuple[tuple[str, str], ...]:
+        """(name, path after the token) of each URL, in the answer's order."""
+        return (*_PATHS, _DOWNLOAD) if self.downloadable else _PATHS
 
     def to_json(self) -> dict[str, str]:
-        urls = {"iframe": self.iframe, "hls": self.hls, "dash": self.dash, "thumbnail": self.thumbnail}
-        if self.mp4 is not None:
-            urls["mp4"] = self.mp4
-        return urls
+        return {name: f"{self.origin}{self.token}{path}" for name, path in self.paths()}
 
 
 @dataclass(frozen=True)

@@ -113,29 +113,20 @@ def signed_token_text(signed: SignedToken) -> str:
     tests/unit/test_http_answers.py holds this to `json.dumps`, byte for byte.
     """
     escaped = json.dumps(signed.token)[1:-1]
-    urls = ",".join(
-        f'"{_escape(name)}":"{_around(url, signed.token, escaped)}"' for name, url in signed.urls.to_json().items()
-    )
+    urls = signed.urls
+    in_urls = escaped if urls.token == signed.token else json.dumps(urls.token)[1:-1]
+    before = _escape(urls.origin) + in_urls
+    named = ",".join(f'"{_escape(name)}":"{before}{_escape(path)}"' for name, path in urls.paths())
     return (
         f'{{"token":"{escaped}","video_id":{json.dumps(signed.video_id)},'
-        f'"expires_at":{signed.expires_at:d},"urls":{{{urls}}}}}'
+        f'"expires_at":{signed.expires_at:d},"urls":{{{named}}}}}'
     )
-
-
-def _around(url: str, token: str, escaped_token: str) -> str:
-    """The escaped `url`, with the token's escaped text where the token is: right after the host,
-    as in every Stream URL (any other URL is escaped whole)."""
-    at = url.find("/", len("https://")) + 1
-    if token and url.startswith(token, at):
-        return _escape(url[:at]) + escaped_token + _escape(url[at + len(token) :])
-    return _escape(url)
-
 
 
 @lru_cache(maxsize=64)
 def _escape(text: str) -> str:
-    """What `json.dumps` writes between the quotes of `text`, kept: the URLs' parts around the token
-    are the same few strings every time."""
+    """What `json.dumps` writes between the quotes of `text`, kept: the URLs' origin, names and
+    paths are the same few strings every time."""
     return json.dumps(text)[1:-1]
 
 
