@@ -10,6 +10,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given
+from hypothesis import strategies as st
 from joserfc import jws
 from joserfc.errors import BadSignatureError
 from joserfc.jwk import RSAKey
@@ -286,3 +288,8 @@ def test_the_secrets_key_is_proven_by_a_signature_and_callers_keys_by_full_valid
     assert loads == [True, False]
     signing.secret_key.cache_clear()
     signing.caller_key.cache_clear()
+
+
+@given(data=st.binary(max_size=600))
+def test_base64url_is_the_standard_librarys_without_padding(data):
+    assert signing._b64url(data) == base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
