@@ -60,3 +60,5 @@ def test_a_batch_answer_is_what_json_dumps_writes_of_its_envelopes():
     assert answer.body == library(envelope.success([envelope.outcome(o) for o in outcomes]))
     assert answer.headers["Retry-After"] == "7"
     assert json.loads(answer.body)["result"][2]["result"]["urls"]["mp4"].endswith("/downloads/default.mp4")
+    for some in ([], outcomes[:1], outcomes[1:2]):
+        assert http.batch(some).body == library(envelope.success([envelope.outcome(o) for o in some]))

@@ -89,19 +89,24 @@ def batch(outcomes: list[SignedToken | StreamTokenError]) -> HttpAnswer:
     """A 200 with one envelope per item; `Retry-After` when an item was rate limited."""
     waits = [o.retry_after for o in outcomes if isinstance(o, RateLimited) and o.retry_after is not None]
     headers = {"Retry-After": str(max(waits))} if waits else {}
-    items = ",".join(_outcome_text(outcome) for outcome in outcomes)
-    return HttpAnswer(200, _success_text(f"[{items}]"), HEADERS | headers | _JSON)
-
-
-def _outcome_text(outcome: SignedToken | StreamTokenError) -> str:
-    if isinstance(outcome, SignedToken):
-        return _success_text(signed_token_text(outcome))
-    return _compact(envelope.outcome(outcome))
+    pieces = [_SUCCESS_OPEN, "["]  # joined once: the answer is ~3.3 KB a token, copied as few times as can be
+    for outcome in outcomes:
+        if isinstance(outcome, SignedToken):
+            pieces += (_SUCCESS_OPEN, signed_token_text(outcome), "}", ",")
+        else:
+            pieces += (_compact(envelope.outcome(outcome)), ",")
+    if outcomes:
+        pieces.pop()  # the last item's comma
+    pieces.append("]}")
+    return HttpAnswer(200, "".join(pieces), HEADERS | headers | _JSON)
 
 
 def _success_text(result_text: str) -> str:
     """The text of `envelope.success(result)` around the text of `result`."""
-    return f'{{"success":true,"errors":[],"messages":[],"result":{result_text}}}'
+    return f"{_SUCCESS_OPEN}{result_text}}}"
+
+
+_SUCCESS_OPEN = '{"success":true,"errors":[],"messages":[],"result":'
 
 
 def signed_token_text(signed: SignedToken) -> str:
