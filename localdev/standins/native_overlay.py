@@ -85,8 +85,8 @@ def native_overlay(folder: Path, into: Path, strip: str = "") -> Path:
 
 
 def _stripped_copy(source: Path, target: Path, strip: str) -> None:
-    if source.is_dir():
-        shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    if source.is_dir():  # with its bytecode: the build ships the layer's compiled
+        shutil.copytree(source, target)
     else:
         shutil.copy2(source, target)
     libraries = [str(p) for p in ([target] if target.is_file() else target.rglob("*.so"))]
