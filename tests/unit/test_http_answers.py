@@ -62,3 +62,11 @@ def test_a_batch_answer_is_what_json_dumps_writes_of_its_envelopes():
     assert json.loads(answer.body)["result"][2]["result"]["urls"]["mp4"].endswith("/downloads/default.mp4")
     for some in ([], outcomes[:1], outcomes[1:2]):
         assert http.batch(some).body == library(envelope.success([envelope.outcome(o) for o in some]))
+
+
+def test_a_token_with_any_character_is_escaped_as_json_escapes_it():
+    """A base64url token goes as it is; any character json escapes (all of them tried) is escaped."""
+    token = "eyJ-_.0aZ"
+    for code in [*range(0x80), 0xE9, 0x2028, 0xD800, 0x1F600]:
+        value = signed(token + chr(code) + token)
+        assert http.signed_token_text(value) == library(value.to_json()), hex(code)

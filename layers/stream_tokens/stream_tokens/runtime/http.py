@@ -117,15 +117,27 @@ def signed_token_text(signed: SignedToken) -> str:
     the signatures. Here it is escaped once (README, "Benchmarks": the figures).
     tests/unit/test_http_answers.py holds this to `json.dumps`, byte for byte.
     """
-    escaped = json.dumps(signed.token)[1:-1]
+    escaped = _json_text(signed.token)
     urls = signed.urls
-    in_urls = escaped if urls.token == signed.token else json.dumps(urls.token)[1:-1]
+    in_urls = escaped if urls.token == signed.token else _json_text(urls.token)
     before = _escape(urls.origin) + in_urls
     named = ",".join(f'"{_escape(name)}":"{before}{_escape(path)}"' for name, path in urls.paths())
     return (
         f'{{"token":"{escaped}","video_id":{json.dumps(signed.video_id)},'
         f'"expires_at":{signed.expires_at:d},"urls":{{{named}}}}}'
     )
+
+
+def _json_text(text: str) -> str:
+    """What `json.dumps` writes between the quotes of `text`. A token (base64url and dots) has
+    nothing to escape, which one pass over its bytes shows for a tenth of what json's escaping of
+    its ~400 characters costs (counted with callgrind: about 10 % of a batch token's instructions)."""
+    if text.isascii() and len(text.encode("ascii").translate(None, _ESCAPED_BY_JSON)) == len(text):
+        return text
+    return json.dumps(text)[1:-1]
+
+
+_ESCAPED_BY_JSON = bytes(range(0x20)) + b'"\\\x7f'  # and everything beyond ASCII (ensure_ascii)
 
 
 @lru_cache(maxsize=64)
