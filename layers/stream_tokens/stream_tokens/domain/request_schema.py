@@ -25,6 +25,7 @@ from . import token_request_validator
 from .errors import INVALID_VALUE, UNKNOWN_FIELD, ErrorDetail
 
 KEY_FIELDS = ("id", "pem")  # both or neither (as anyOf + not in the schema, it breaks client generators)
+_KEY_PAIRS = (KEY_FIELDS, KEY_FIELDS[::-1])
 _TYPE_NAMES = {
     "integer": "an integer",
     "boolean": "a boolean (true or false)",
@@ -113,7 +114,7 @@ class _Schema:
         """Every schema error in `fields`, at most one per field and per array item."""
         unpaired = [
             ErrorDetail(INVALID_VALUE, f"{other} is required when {name} is given", pointer([other]))
-            for name, other in (KEY_FIELDS, KEY_FIELDS[::-1])
+            for name, other in _KEY_PAIRS
             if name in fields and other not in fields
         ]
         try:

@@ -75,12 +75,10 @@ _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # json.dumps would buil
 
 
 def _b64url(data: bytes) -> str:
-    """base64url without padding (RFC 7515): `base64.urlsafe_b64encode(data)` without its "=", in
-    the one C call and translation that function makes under two Python layers."""
-    return binascii.b2a_base64(data, newline=False).translate(_URL_SAFE).rstrip(b"=").decode("ascii")
-
-
-_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+    """base64url without padding (RFC 7515): `base64.urlsafe_b64encode(data)` without its "=", made
+    without its two Python layers and byte-by-byte translation (memchr-fast replaces instead)."""
+    encoded = binascii.b2a_base64(data, newline=False).rstrip(b"=")
+    return encoded.replace(b"+", b"-").replace(b"/", b"_").decode("ascii")
 
 
 def verify_stream_token(token: str, key_id: str, public_key: RSAPublicKey) -> dict[str, Any]:
