@@ -87,8 +87,8 @@ def checked_request(
     """
     if is_cloudflare_id(video_id) and (account_id is None or is_cloudflare_id(account_id)):
         # the usual case, every item of a batch: no per-step bookkeeping unless something is wrong
-        request = token_request(video_id.lower(), read_fields(), now=now, max_lifetime=max_lifetime)
-        return request, None if account_id is None else account_id.lower()
+        fast = token_request(video_id.lower(), read_fields(), now=now, max_lifetime=max_lifetime)
+        return fast, None if account_id is None else account_id.lower()
     problems: list[ErrorDetail] = []
 
     def attempt[T](step: Callable[[], T]) -> T | None:
