@@ -3,9 +3,13 @@ structure and for what must hold whatever the machine's speed (never for speed i
 
 from __future__ import annotations
 
+import json
 import secrets
+import subprocess
+import sys
 
 from benchmarks import run
+from localdev.standins.signing_keys import secret_fields
 from tests.support.keys import sensitive_key
 from tests.support.log_hygiene import sensitive
 
@@ -57,3 +61,20 @@ def test_the_benchmark_runs_every_contender_and_reports_every_figure():
     assert all(v["met"] in (True, False, None) for v in verdicts)
     table = run.table(results)
     assert all(label in table for label in results["contenders"].values())
+
+
+def test_the_instruction_count_measures_a_batch_that_issues_every_token(tmp_path):
+    """`python -m benchmarks.instructions` (valgrind) measures this child: it must run the whole
+    batch path and issue every token (it asserts so), or its count would mean nothing."""
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps(secret_fields(sensitive_key())))
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.instructions", "--child", "2", str(key_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    issued = [json.loads(line) for line in done.stdout.splitlines() if '"tokens issued"' in line]
+    assert [line["count"] for line in issued] == [100, 100, 100]  # the warm-up batch and two measured
