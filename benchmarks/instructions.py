@@ -35,7 +35,6 @@ def child(batches: int, key_file: str) -> None:
     from stream_tokens.domain.credentials import CloudflareCredentials
     from stream_tokens.runtime import http
     from stream_tokens.services.minting import MintingPolicy, TokenService
-    from tests.support.fakes import FakeCredentials, FakeIssuer
 
     credentials = CloudflareCredentials.from_secret({"account_id": ACCOUNT} | json.loads(Path(key_file).read_text()))
     assert credentials.signing_key is not None
@@ -44,9 +43,8 @@ def child(batches: int, key_file: str) -> None:
     policy = MintingPolicy(
         CUSTOMER_CODE, "local", max_token_lifetime=86400, upstream_concurrency=1, batch_max_items=TOKENS
     )
-    service = TokenService(
-        policy, FakeCredentials(credentials), FakeIssuer("api", remote=True), lambda: local, clock=lambda: 1_800_000_000
-    )
+    # local signing only: the API issuer is never asked
+    service = TokenService(policy, _Secret(credentials), local, lambda: local, clock=lambda: 1_800_000_000)
     body = json.dumps({"requests": [{"identifier": f"{n:032x}", "exp": 1_800_003_600} for n in range(TOKENS)]})
 
     def batch() -> None:
@@ -56,6 +54,16 @@ def child(batches: int, key_file: str) -> None:
 
     for _ in range(1 + batches):
         batch()
+
+
+class _Secret:
+    """The credentials port, holding one version of the secret."""
+
+    def __init__(self, credentials: Any) -> None:
+        self.credentials = credentials
+
+    def get(self, *, refresh: bool = False) -> Any:
+        return self.credentials
 
 
 class _NoRsa:
