@@ -255,8 +255,8 @@ def test_the_connection_pool_holds_every_concurrent_connection(app, double, monk
     from stream_tokens.runtime import bootstrap
 
     bootstrap.reset()
-    for _ in range(3):
-        double.fail_next(*[Fault(200, TOKEN_ANSWER, delay=0.05)] * 48)
+    for _ in range(3):  # each answer held long enough for all 16 to be in flight, even on a busy machine
+        double.fail_next(*[Fault(200, TOKEN_ANSWER, delay=0.25)] * 48)
         assert app.post("/videos/tokens", {"requests": [{"identifier": VIDEO}] * 48}).status == 200
     assert double.max_in_flight == 16
     assert double.connections <= 16  # reused across batches, none discarded
