@@ -38,13 +38,15 @@ BUILD = ROOT / ".aws-sam" / "build"
 FUNCTION_DIR, LAYER_DIR = BUILD / "MintFunction", BUILD / "StreamTokensLayer" / "python"
 DIRECT_DIR = BUILD / "MintDirectFunction"
 ROTATION_DIR = BUILD / "RotateSigningKeyFunction"
-# What Lambda's python3.13 runtime (boto3) and AWS's Powertools layer provide, beside the build
-RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "aws_lambda_powertools")
+# What Lambda's python3.13 runtime (boto3 and what it needs) and AWS's Powertools layer (with
+# typing_extensions) provide, beside the build
+RUNTIME_PROVIDED: tuple[str, ...] = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six")
+RUNTIME_PROVIDED += ("aws_lambda_powertools", "typing_extensions")
 
 DRIVER = r"""
 import json, os, sys, time, uuid
 sys.path[:0] = sys.argv[1].split(":")
-built = tuple(os.path.join(f, "") for f in sys.argv[1].split(":") if "native-overlay" not in f and "runtime" not in f)
+built = tuple(os.path.join(folder, "") for folder in sys.argv[2].split(":"))  # the build's own folders
 compiled = []  # sources of the build the interpreter compiled: none, when the shipped bytecode is used
 sys.addaudithook(lambda event, args: event == "compile" and str(args[1]).startswith(built) and compiled.append(args[1]))
 import app, stream_tokens
@@ -56,7 +58,7 @@ class Context:
     def __init__(self): self.deadline = time.monotonic() + 10
     def get_remaining_time_in_millis(self): return int((self.deadline - time.monotonic()) * 1000)
 
-answers = [app.lambda_handler(json.load(open(path)), Context()) for path in sys.argv[2:]]
+answers = [app.lambda_handler(json.load(open(path)), Context()) for path in sys.argv[3:]]
 names = ("stream_tokens", "app", "jwt", "requests")
 modules = {name: getattr(sys.modules.get(name), "__file__", None) for name in names}
 from_build = [m for m in list(sys.modules.values()) if str(getattr(m, "__file__", "")).startswith(built)]
@@ -81,7 +83,7 @@ def lambda_path(overlay: Path, tmp_path_factory) -> list[Path]:
     and nothing else: the function runs without this environment's site-packages, so anything else
     it imported (what the build leaves out, such as cffi's Python side and pycparser) would fail it."""
     folder = tmp_path_factory.mktemp("runtime")
-    for name in (*RUNTIME_PROVIDED, "typing_extensions"):
+    for name in RUNTIME_PROVIDED:
         spec = importlib.util.find_spec(name)
         assert spec is not None, name
         origin = Path(str(spec.origin))
@@ -101,7 +103,8 @@ def run_built(
     process_env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1"} | env
     process_env |= {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
     done = subprocess.run(
-        [sys.executable, "-S", "-c", DRIVER, ":".join(paths), *event_files],  # -S: no site-packages
+        # -S: no site-packages; then every folder on the path, the build's own, the events
+        [sys.executable, "-S", "-c", DRIVER, ":".join(paths), f"{function_dir}:{LAYER_DIR}", *event_files],
         env=process_env,
         capture_output=True,
         text=True,

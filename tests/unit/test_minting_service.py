@@ -49,7 +49,7 @@ def test_one_token_with_its_urls_and_the_expiry_that_was_signed():
     token = minting.mint(request, deadline=deadline(), account_id=account)
     assert token.token == f"api:{VIDEO}"
     assert token.expires_at == NOW + 600
-    urls = token.urls.to_json()
+    urls = token.to_json()["urls"]
     assert urls["iframe"] == f"https://customer-{CUSTOMER_CODE}.cloudflarestream.com/api:{VIDEO}/iframe"
     assert "mp4" in urls
     assert [issued[0].exp for issued in api.issued] == [NOW + 600]

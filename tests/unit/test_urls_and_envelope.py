@@ -10,9 +10,9 @@ TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
 
 
 def test_signed_urls_put_the_token_where_the_video_id_goes():
-    urls = signed_urls(TOKEN, CUSTOMER_CODE, downloadable=False)
+    urls = signed_urls(CUSTOMER_CODE, downloadable=False)
     base = f"https://customer-{CUSTOMER_CODE}.cloudflarestream.com/{TOKEN}"
-    assert urls.to_json() == {
+    assert urls.with_token(TOKEN) == {
         "iframe": f"{base}/iframe",
         "hls": f"{base}/manifest/video.m3u8",
         "dash": f"{base}/manifest/video.mpd",
@@ -21,12 +21,12 @@ def test_signed_urls_put_the_token_where_the_video_id_goes():
 
 
 def test_the_mp4_link_only_when_downloadable():
-    urls = signed_urls(TOKEN, "abc", downloadable=True).to_json()
+    urls = signed_urls("abc", downloadable=True).with_token(TOKEN)
     assert urls["mp4"] == f"https://customer-abc.cloudflarestream.com/{TOKEN}/downloads/default.mp4"
 
 
 def test_the_result_and_the_envelopes_have_cloudflares_shape():
-    token = SignedToken(TOKEN, VIDEO, 1800000000, signed_urls(TOKEN, "abc", False))
+    token = SignedToken(TOKEN, VIDEO, 1800000000, signed_urls("abc", False))
     assert envelope.success(token.to_json()) == {
         "success": True,
         "errors": [],
@@ -35,7 +35,7 @@ def test_the_result_and_the_envelopes_have_cloudflares_shape():
             "token": TOKEN,
             "video_id": VIDEO,
             "expires_at": 1800000000,
-            "urls": signed_urls(TOKEN, "abc", False).to_json(),
+            "urls": signed_urls("abc", False).with_token(TOKEN),
         },
     }
     assert envelope.failure([ErrorDetail(10014, "exp must be in the future", "/exp"), ErrorDetail(7003, "x")]) == {
@@ -50,5 +50,5 @@ def test_the_result_and_the_envelopes_have_cloudflares_shape():
 
 
 def test_the_token_is_kept_out_of_reprs():
-    token = SignedToken(TOKEN, "v", 1, signed_urls(TOKEN, "abc", False))
+    token = SignedToken(TOKEN, "v", 1, signed_urls("abc", False))
     assert TOKEN not in repr(token)

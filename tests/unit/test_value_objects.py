@@ -24,9 +24,9 @@ def test_mypy_refuses_any_assignment_to_their_fields(tmp_path):
 
             request = TokenRequest("a" * 32, 1, 2)
             request.exp = 5
-            token = SignedToken("t", "v", 1, signed_urls("t", "c", False))
+            token = SignedToken("t", "v", 1, signed_urls("c", False))
             token.token = "x"
-            token.urls.token = "y"
+            token.urls.origin = "y"
             """
         )
     )
@@ -35,8 +35,8 @@ def test_mypy_refuses_any_assignment_to_their_fields(tmp_path):
     refused = sorted(line.split(": error: ")[1] for line in report.splitlines() if ": error: " in line)
     assert refused == [
         'Property "exp" defined in "TokenRequest" is read-only  [misc]',
+        'Property "origin" defined in "SignedUrls" is read-only  [misc]',
         'Property "token" defined in "SignedToken" is read-only  [misc]',
-        'Property "token" defined in "SignedUrls" is read-only  [misc]',
     ]
 
 
@@ -46,5 +46,5 @@ def test_at_run_time_they_are_slotted_and_hashed_by_value():
     assert hash(one) == hash(same)
     assert len({one, same}) == 1
     assert not hasattr(one, "__dict__")
-    token = SignedToken("t", "v", 1, signed_urls("t", "c", False))
-    assert hash(token) == hash(SignedToken("t", "v", 1, signed_urls("t", "c", False)))
+    token = SignedToken("t", "v", 1, signed_urls("c", False))
+    assert hash(token) == hash(SignedToken("t", "v", 1, signed_urls("c", False)))

@@ -110,19 +110,18 @@ _DOWNLOAD = ("mp4", "/downloads/default.mp4")
 
 @value_object
 class SignedUrls:
-    """The URLs to play a video with its token: each is `origin` + the token + a path (the token goes
-    where the video id would). `mp4`, the download, only when the token allows downloading."""
+    """Where a token plays: each URL is `origin` + the token + a path (the token goes where the
+    video id would). `mp4`, the download, only when the token allows downloading."""
 
     origin: str  # "https://customer-<code>.cloudflarestream.com/"
-    token: str = field(repr=False)
     downloadable: bool = False
 
     def paths(self) -> tuple[tuple[str, str], ...]:
         """(name, path after the token) of each URL, in the answer's order."""
         return (*_PATHS, _DOWNLOAD) if self.downloadable else _PATHS
 
-    def to_json(self) -> dict[str, str]:
-        return {name: f"{self.origin}{self.token}{path}" for name, path in self.paths()}
+    def with_token(self, token: str) -> dict[str, str]:
+        return {name: f"{self.origin}{token}{path}" for name, path in self.paths()}
 
 
 @value_object
@@ -139,5 +138,5 @@ class SignedToken:
             "token": self.token,
             "video_id": self.video_id,
             "expires_at": self.expires_at,
-            "urls": self.urls.to_json(),
+            "urls": self.urls.with_token(self.token),
         }

@@ -5,5 +5,5 @@ from __future__ import annotations
 from .model import SignedUrls
 
 
-def signed_urls(token: str, customer_code: str, downloadable: bool) -> SignedUrls:
-    return SignedUrls(f"https://customer-{customer_code}.cloudflarestream.com/", token, downloadable)
+def signed_urls(customer_code: str, downloadable: bool) -> SignedUrls:
+    return SignedUrls(f"https://customer-{customer_code}.cloudflarestream.com/", downloadable)

@@ -12,6 +12,11 @@ def success(result: Any) -> dict[str, Any]:
     return {"success": True, "errors": [], "messages": [], "result": result}
 
 
+SUCCESS_OPEN = '{"success":true,"errors":[],"messages":[],"result":'
+"""The compact JSON text of `success(result)` up to the text of `result` (runtime.http writes answers
+around it; tests hold it to `json.dumps`)."""
+
+
 def failure(details: list[ErrorDetail]) -> dict[str, Any]:
     return {
         "success": False,

@@ -182,7 +182,7 @@ class TokenService:
         finally:
             if issuer.remote:
                 observability.upstream_latency((time.perf_counter() - started) * 1000)
-        urls = signed_urls(token, self.policy.customer_code, request.downloadable)
+        urls = signed_urls(self.policy.customer_code, request.downloadable)
         return SignedToken(token=token, video_id=request.video_id, expires_at=request.exp, urls=urls)
 
     def _issue(
