@@ -17,7 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stream_tokens.domain.token_requests import batch_items
+from stream_tokens.domain.token_requests import UncheckedRequest, batch_requests
 from stream_tokens.observability import logger, metrics
 from stream_tokens.runtime import bootstrap, envelope
 from stream_tokens.runtime.events import direct_request
@@ -32,7 +32,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> Any:
     service = bootstrap.token_service()
     request = direct_request(event)
     if isinstance(request, list):
-        items = batch_items(request, at="", max_items=service.policy.batch_max_items)
-        return [envelope.outcome(outcome) for outcome in service.mint_many(items, deadline=deadline)]
-    token_request, account = service.validate_item(request)
-    return service.mint(token_request, account_id=account, deadline=deadline).to_json()
+        items = batch_requests(request, at="", max_items=service.policy.batch_max_items)
+        outcomes = service.mint_many(items, deadline=deadline)
+        return [envelope.outcome(outcome, at=f"/{i}") for i, outcome in enumerate(outcomes)]
+    return service.mint(UncheckedRequest.of_item(request), deadline=deadline).to_json()

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from . import template
+
 API_ID = "a1b2c3d4e5"
 AWS_ACCOUNT = "123456789012"
 
@@ -18,14 +20,18 @@ def http_api_event(
     raw_path: str,
     body: str | bytes | None = None,
     *,
-    route_key: str = "$default",
+    route_key: str | None = None,
     path_parameters: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     raw_query: str = "",
     source_ip: str = "198.51.100.7",
     base64_body: bool = False,
 ) -> dict[str, Any]:
-    """An HTTP API v2 event for one request, as the `$default` stage hands it to Lambda."""
+    """An HTTP API v2 event for one request, as the `$default` stage hands it to Lambda: with the
+    key and path parameters of the openapi.yaml route it matches, unless they are given."""
+    if route_key is None:
+        route_key, matched = matched_route(method, raw_path)
+        path_parameters = matched if path_parameters is None else path_parameters
     now = time.time()
     request_id = uuid.uuid4().hex[:16] + "="
     event_headers = {
@@ -70,6 +76,16 @@ def http_api_event(
         data = body.encode() if isinstance(body, str) else body
         event["body"] = base64.b64encode(data).decode() if base64_body else data.decode("utf-8", "replace")
     return event
+
+
+def matched_route(method: str, raw_path: str) -> tuple[str, dict[str, str] | None]:
+    """The key and path parameters of the openapi.yaml route API Gateway would match; `$default`
+    (and none) when no route matches."""
+    for route in template.routes():
+        params = route.match(method, raw_path)
+        if params is not None:
+            return route.key, params
+    return "$default", None
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from localdev.standins import stack, template
+from localdev.standins import stack
 from localdev.standins.apigw import LambdaContext, http_api_event
 from localdev.standins.examples import ACCOUNT, VIDEO
 from tests.support import documented
@@ -51,11 +51,6 @@ class MintApp:
     def post(self, path: str, body: Any = None, **event_options: Any) -> Answer:
         """POST as API Gateway would deliver it: the matching route's key and path parameters."""
         raw = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
-        for route in template.routes():
-            params = route.match("POST", path)
-            if params is not None:
-                event_options.setdefault("route_key", route.key)
-                event_options.setdefault("path_parameters", params)
         return self.invoke(http_api_event("POST", path, raw, **event_options))
 
     def mint(self, body: Any = None, video: str = VIDEO) -> Answer:

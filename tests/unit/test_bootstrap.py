@@ -66,12 +66,10 @@ def test_a_burst_on_a_cold_container_builds_each_object_once(cold_container, mon
     api_issuer = bootstrap.token_service().api
     assert isinstance(api_issuer, CloudflareApiIssuer)
     clients = burst(api_issuer.api)  # the HTTP client, built on first use
-    issuers = burst(bootstrap.local_issuer)
 
     assert len({id(s) for s in services}) == 1
     assert len({id(c) for c in clients}) == 1
-    assert len({id(i) for i in issuers}) == 1
-    assert isinstance(issuers[0], LocalIssuer)
+    assert isinstance(bootstrap.token_service().local, LocalIssuer)
     assert built == Counter(TokenService=1, SecretsManagerCredentials=1, CloudflareStreamApi=1)
     assert isinstance(clients[0], cloudflare_api.CloudflareStreamApi)
     assert clients[0].calls is not None  # one rate budget, inside the one client

@@ -52,16 +52,21 @@ def test_any_origin_is_written_as_json_dumps_writes_it(token, origin, downloadab
 def test_a_batch_answer_is_what_json_dumps_writes_of_its_envelopes():
     outcomes: list[SignedToken | StreamTokenError] = [
         signed(TOKEN),
-        InvalidRequest([ErrorDetail(10012, "exp must be in the future \u00e9\ud800", "/requests/1/exp")]),
+        InvalidRequest([ErrorDetail(10012, "exp must be in the future \u00e9\ud800", "/exp")]),
         signed(TOKEN + "x", downloadable=True),
         RateLimited("not sent", retry_after=7),
     ]
     answer = http.batch(outcomes)
-    assert answer.body == library(envelope.success([envelope.outcome(o) for o in outcomes]))
+    assert answer.body == library(envelope.success(items(outcomes)))
+    assert json.loads(answer.body)["result"][1]["errors"][0]["source"]["pointer"] == "/requests/1/exp"
     assert answer.headers["Retry-After"] == "7"
     assert json.loads(answer.body)["result"][2]["result"]["urls"]["mp4"].endswith("/downloads/default.mp4")
     for some in ([], outcomes[:1], outcomes[1:2]):
-        assert http.batch(some).body == library(envelope.success([envelope.outcome(o) for o in some]))
+        assert http.batch(some).body == library(envelope.success(items(some)))
+
+
+def items(outcomes: list[SignedToken | StreamTokenError]) -> list[dict[str, Any]]:
+    return [envelope.outcome(o, at=f"/requests/{i}") for i, o in enumerate(outcomes)]
 
 
 def test_a_token_with_any_character_is_escaped_as_json_escapes_it():

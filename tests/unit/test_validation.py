@@ -10,6 +10,7 @@ import fastjsonschema
 import pytest
 
 from localdev import make_validator
+from localdev.standins.apigw import http_api_event
 from localdev.standins.examples import VIDEO
 from stream_tokens.domain import request_schema, token_request_validator
 from stream_tokens.domain.errors import (
@@ -22,8 +23,10 @@ from stream_tokens.domain.errors import (
     PayloadTooLarge,
 )
 from stream_tokens.domain.model import AccessRule, SigningKey
-from stream_tokens.domain.token_requests import check_identifier, checked_request, token_request
+from stream_tokens.domain.token_requests import UncheckedRequest, checked_request, token_request
+from stream_tokens.runtime import http
 from stream_tokens.runtime.http import MAX_BODY_BYTES, decode_body
+from stream_tokens.runtime.http_routes import HttpRequest
 from tests.support.keys import cloudflare_pem, ec_pem, pkcs1_block, sensitive_pem
 
 NOW = 1_800_000_000
@@ -247,7 +250,8 @@ def test_error_messages_never_echo_the_key_material():
 
 @pytest.mark.parametrize("value", [VIDEO, VIDEO.upper()])
 def test_identifiers_are_32_hex_characters(value):
-    assert check_identifier("identifier", value) == VIDEO
+    request, _ = checked_request(UncheckedRequest(value, {}), now=NOW, max_lifetime=60)
+    assert request.video_id == VIDEO
 
 
 @pytest.mark.parametrize(
@@ -267,7 +271,7 @@ def test_identifiers_are_32_hex_characters(value):
 )
 def test_anything_else_is_refused_before_it_reaches_a_url(value):
     with pytest.raises(InvalidRequest) as caught:
-        check_identifier("identifier", value)
+        checked_request(UncheckedRequest(value, {}), now=NOW, max_lifetime=60)
     assert [(d.pointer, d.code) for d in caught.value.details] == [("/identifier", INVALID_IDENTIFIER)]
 
 
@@ -298,16 +302,20 @@ def test_a_body_that_is_not_utf8_text_is_refused():
 
 
 def test_identifier_account_and_body_problems_are_listed_together():
-    def body():
-        return decode_body('{"exp": "soon"}')
+    def sent(identifier: object, body: str, account_id: object = None) -> UncheckedRequest:
+        event = http_api_event("POST", "/videos/x/token", body)
+        event["pathParameters"] = {"identifier": identifier}
+        if account_id is not None:
+            event["pathParameters"]["account_id"] = account_id
+        return http.sent_request(HttpRequest.of(event, None))
 
     with pytest.raises(InvalidRequest) as caught:
-        checked_request("nope", body, account_id="acme", now=NOW, max_lifetime=86400)
+        checked_request(sent("nope", '{"exp": "soon"}', "acme"), now=NOW, max_lifetime=86400)
     assert [d.pointer for d in caught.value.details] == ["/identifier", "/account_id", "/exp"]
     with pytest.raises(InvalidRequest) as caught:
-        checked_request("nope", lambda: decode_body("not json"), now=NOW, max_lifetime=86400)
+        checked_request(sent("nope", "not json"), now=NOW, max_lifetime=86400)
     assert [d.pointer for d in caught.value.details] == ["/identifier", ""]
-    request, account = checked_request(VIDEO.upper(), dict, account_id="F" * 32, now=NOW, max_lifetime=60)
+    request, account = checked_request(sent(VIDEO.upper(), "", "F" * 32), now=NOW, max_lifetime=60)
     assert (request.video_id, account) == (VIDEO, "f" * 32)
 
 

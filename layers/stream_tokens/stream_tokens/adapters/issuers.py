@@ -52,19 +52,18 @@ class LocalIssuer:
     name = "local"
     remote = False
 
-    def __init__(self) -> None:
-        from ..domain import signing  # noqa: PLC0415 - cryptography only in a container that signs here
-
-        self._signing = signing
-
     def issue(self, request: TokenRequest, credentials: CloudflareCredentials, limits: CallLimits) -> str:
-        return self._signing.stream_token(request, self.key_for(request, credentials))
+        from ..domain.signing import stream_token  # noqa: PLC0415 - cryptography only in a container that signs here
+
+        return stream_token(request, self.key_for(request, credentials))
 
     def key_for(self, request: TokenRequest, credentials: CloudflareCredentials) -> ParsedSigningKey:
         if request.signing_key is not None:
+            from ..domain.signing import KeyMaterialError, caller_key  # noqa: PLC0415
+
             try:
-                return self._signing.caller_key(request.signing_key.id, request.signing_key.pem)
-            except self._signing.KeyMaterialError as exc:
+                return caller_key(request.signing_key.id, request.signing_key.pem)
+            except KeyMaterialError as exc:
                 raise InvalidRequest([ErrorDetail(INVALID_VALUE, f"pem is unusable: {exc}", "/pem")]) from None
         if credentials.signing_key is None:
             raise ConfigurationError("local signing needs a signing key in the Cloudflare secret")

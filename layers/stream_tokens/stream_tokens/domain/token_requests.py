@@ -8,7 +8,8 @@ had no complaint about. Every problem is reported, each with the pointer of its 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import INVALID_IDENTIFIER, INVALID_VALUE, ErrorDetail, InvalidRequest
@@ -31,15 +32,35 @@ _PEM_SHAPE = (
 )
 
 
-def check_identifier(name: str, value: object) -> str:
-    """A video or account id: exactly 32 hex characters, checked before it goes near a URL."""
-    if not is_cloudflare_id(value):
-        raise InvalidRequest([ErrorDetail(INVALID_IDENTIFIER, f"{name} must be 32 hexadecimal characters", f"/{name}")])
-    return value.lower()
+@dataclass(frozen=True)
+class UncheckedRequest:
+    """A token request as the caller sent it: the identifiers and the body's fields, not yet checked.
+
+    `unreadable` is why the body could not be read (not JSON, not an object); it is reported
+    together with whatever is wrong with the identifiers.
+    """
+
+    identifier: object
+    fields: Mapping[str, Any]
+    account_id: object = None
+    unreadable: tuple[ErrorDetail, ...] = ()
+
+    @classmethod
+    def of_item(cls, item: object) -> UncheckedRequest:
+        """One `{"identifier", "account_id"?, <token fields>}` object (a batch item, a direct invocation)."""
+        if not isinstance(item, dict):
+            raise InvalidRequest([ErrorDetail(INVALID_VALUE, "a token request must be a JSON object", "")])
+        fields = {name: value for name, value in item.items() if name not in ITEM_ADDRESS_FIELDS}
+        return cls(item.get("identifier"), fields, item.get("account_id"))
 
 
-def batch_items(value: object, *, at: str, max_items: int) -> list[Any]:
-    """The list of requests in a batch: an array of 1 to `max_items` items (checked one by one later)."""
+type BatchItem = UncheckedRequest | InvalidRequest
+"""A batch's item as read: the request, or why it is not one (an item that is not an object)."""
+
+
+def batch_requests(value: object, *, at: str, max_items: int) -> list[BatchItem]:
+    """The requests of a batch: an array of 1 to `max_items` objects; `at` is the array's pointer
+    in what the caller sent (for the error about the array itself)."""
     if not isinstance(value, list):
         problem = "must be an array of token requests"
     elif not value:
@@ -47,66 +68,42 @@ def batch_items(value: object, *, at: str, max_items: int) -> list[Any]:
     elif len(value) > max_items:
         problem = f"must have at most {max_items} items (it has {len(value)})"
     else:
-        return value
+        return [_read_item(item) for item in value]
     raise InvalidRequest([ErrorDetail(INVALID_VALUE, f"{dotted(_path(at)) or 'the list of requests'} {problem}", at)])
 
 
-def request_item(item: object, *, at: str, now: int, max_lifetime: int) -> tuple[TokenRequest, str | None]:
-    """One request object of a batch or a direct invocation: `{"identifier", "account_id"?, <fields>}`.
-
-    Pointers in errors are rooted at `at` (e.g. /requests/3/exp).
-    """
+def _read_item(item: object) -> BatchItem:
     try:
-        if not isinstance(item, dict):
-            raise InvalidRequest([ErrorDetail(INVALID_VALUE, "a token request must be a JSON object", "")])
-        fields = {name: value for name, value in item.items() if name not in ITEM_ADDRESS_FIELDS}
-        return checked_request(
-            item.get("identifier"),
-            lambda: fields,
-            account_id=item.get("account_id"),
-            now=now,
-            max_lifetime=max_lifetime,
-        )
+        return UncheckedRequest.of_item(item)
     except InvalidRequest as exc:
-        raise InvalidRequest([_rooted(detail, at) for detail in exc.details]) from None
+        return exc
 
 
-def checked_request(
-    video_id: object,
-    read_fields: Callable[[], Mapping[str, Any]],
-    *,
-    account_id: object = None,
-    now: int,
-    max_lifetime: int,
-) -> tuple[TokenRequest, str | None]:
-    """The identifiers and the body together, so that one answer lists every problem in all three.
-
-    `read_fields` produces the body's fields (decoding it may itself fail; a body over the size
-    limit is refused at once, 413). Returns the request and the (normalised) account id the caller
-    named, if any.
-    """
-    if is_cloudflare_id(video_id) and (account_id is None or is_cloudflare_id(account_id)):
-        # the usual case, every item of a batch: no per-step bookkeeping unless something is wrong
-        fast = token_request(video_id.lower(), read_fields(), now=now, max_lifetime=max_lifetime)
-        return fast, None if account_id is None else account_id.lower()
+def checked_request(sent: UncheckedRequest, *, now: int, max_lifetime: int) -> tuple[TokenRequest, str | None]:
+    """The request, and the (normalised) account id the caller named, if any; or InvalidRequest
+    listing every problem of the identifiers and the body together."""
     problems: list[ErrorDetail] = []
-
-    def attempt[T](step: Callable[[], T]) -> T | None:
-        try:
-            return step()
-        except InvalidRequest as exc:
-            problems.extend(exc.details)
-            return None
-
-    video = attempt(lambda: check_identifier("identifier", video_id))
-    account = None if account_id is None else attempt(lambda: check_identifier("account_id", account_id))
-    fields = attempt(read_fields)
+    video = _identifier("identifier", sent.identifier, problems)
+    account = None if sent.account_id is None else _identifier("account_id", sent.account_id, problems)
+    problems += sent.unreadable
     request = None
-    if fields is not None:
-        request = attempt(lambda: token_request(video or "", fields, now=now, max_lifetime=max_lifetime))
+    if not sent.unreadable:
+        try:
+            request = token_request(video or "", sent.fields, now=now, max_lifetime=max_lifetime)
+        except InvalidRequest as exc:
+            problems += exc.details
     if problems or request is None:
         raise InvalidRequest(problems)
     return request, account
+
+
+def _identifier(name: str, value: object, problems: list[ErrorDetail]) -> str | None:
+    """A video or account id (32 hex characters, checked before it goes near a URL), lowercased;
+    None, with the problem noted, when it is not one."""
+    if is_cloudflare_id(value):
+        return value.lower()
+    problems.append(ErrorDetail(INVALID_IDENTIFIER, f"{name} must be 32 hexadecimal characters", f"/{name}"))
+    return None
 
 
 def token_request(video_id: str, fields: Mapping[str, Any], *, now: int, max_lifetime: int) -> TokenRequest:
@@ -196,11 +193,6 @@ def _is_ip_or_cidr(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _rooted(detail: ErrorDetail, at: str) -> ErrorDetail:
-    """The same error, its pointer inside the item at `at` (the message stays as it is)."""
-    return ErrorDetail(detail.code, detail.message, at + (detail.pointer or ""))
 
 
 def _path(pointer: str) -> list[str]:

@@ -53,7 +53,7 @@ def token_service() -> TokenService:
         settings.secret_id, settings.secret_max_age, with_signing_key=settings.signing_mode != "api"
     )
     api = CloudflareApiIssuer(lambda: cloudflare_api(settings, pool_size=settings.upstream_concurrency, metered=True))
-    return TokenService(settings.minting, credentials, api, local_issuer)
+    return TokenService(settings.minting, credentials, api, LocalIssuer())
 
 
 @_once
@@ -77,11 +77,6 @@ def cloudflare_api(settings: Settings, *, pool_size: int, metered: bool) -> Clou
         if metered
         else None,
     )
-
-
-@_once
-def local_issuer() -> LocalIssuer:
-    return LocalIssuer()
 
 
 @_once

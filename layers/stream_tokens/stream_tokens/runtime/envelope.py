@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain.errors import ErrorDetail, StreamTokenError
+from ..domain.errors import ErrorDetail, InvalidRequest, StreamTokenError
 from ..domain.model import SignedToken
 
 
@@ -26,9 +26,16 @@ def failure(details: list[ErrorDetail]) -> dict[str, Any]:
     }
 
 
-def outcome(result: SignedToken | StreamTokenError) -> dict[str, Any]:
-    """One item of a batch's answer: the envelope, plus the HTTP status and the error type's name
-    on failures (the name a Step Functions Catch would match for a single request)."""
+def outcome(result: SignedToken | StreamTokenError, *, at: str) -> dict[str, Any]:
+    """The item at `at` of a batch's answer: the envelope, plus the HTTP status and the error
+    type's name on failures (the name a Step Functions Catch would match for a single request).
+    A refused request's error pointers are rooted at the item."""
     if isinstance(result, StreamTokenError):
-        return failure(result.details) | {"status": result.status, "error_type": result.kind}
+        details = [_rooted(d, at) for d in result.details] if isinstance(result, InvalidRequest) else result.details
+        return failure(details) | {"status": result.status, "error_type": result.kind}
     return success(result.to_json())
+
+
+def _rooted(detail: ErrorDetail, at: str) -> ErrorDetail:
+    """The same error, its pointer inside the item at `at` (the message stays as it is)."""
+    return ErrorDetail(detail.code, detail.message, at + (detail.pointer or ""))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -24,12 +23,13 @@ from ..domain.errors import (
 )
 from ..domain.model import SignedToken
 from ..domain.request_schema import pointer
-from ..domain.token_requests import batch_items
+from ..domain.token_requests import BatchItem, UncheckedRequest, batch_requests
 from . import envelope
-from .http_routes import HttpAnswer
+from .http_routes import HttpAnswer, HttpRequest
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_BATCH_BODY_BYTES = 512 * 1024
+BATCH_AT = "/requests"  # where a batch's requests are in its body (its items' error pointers start there)
 HEADERS = {"Cache-Control": "no-store"}
 
 
@@ -69,15 +69,28 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def batch_body(fields: Mapping[str, Any], *, max_items: int) -> list[Any]:
-    """`{"requests": [...]}`, the body of POST /videos/tokens."""
+def sent_request(request: HttpRequest) -> UncheckedRequest:
+    """The token request of POST /videos/{identifier}/token or /accounts/{account_id}/stream/{identifier}/token:
+    the path's identifiers and the body (a body that cannot be read is reported with them)."""
+    params = request.path_parameters
+    unreadable: tuple[ErrorDetail, ...] = ()
+    try:
+        fields = decode_body(request.body, base64_encoded=request.base64_encoded)
+    except InvalidRequest as exc:  # a body over the limit is PayloadTooLarge: refused at once
+        fields, unreadable = {}, tuple(exc.details)
+    return UncheckedRequest(params.get("identifier"), fields, params.get("account_id"), unreadable)
+
+
+def batch_body(request: HttpRequest, *, max_items: int) -> list[BatchItem]:
+    """The requests of POST /videos/tokens: its body is `{"requests": [...]}`."""
+    fields = decode_body(request.body, base64_encoded=request.base64_encoded, limit=MAX_BATCH_BODY_BYTES)
     unknown = [name for name in fields if name != "requests"]
     problems = [ErrorDetail(UNKNOWN_FIELD, f"unknown field {name!r}", pointer([name])) for name in unknown]
     if "requests" not in fields:
         problems.append(ErrorDetail(INVALID_VALUE, "requests is required", "/requests"))
     if problems:
         raise InvalidRequest(problems)
-    return batch_items(fields["requests"], at="/requests", max_items=max_items)
+    return batch_requests(fields["requests"], at=BATCH_AT, max_items=max_items)
 
 
 def token(signed: SignedToken) -> HttpAnswer:
@@ -90,11 +103,11 @@ def batch(outcomes: list[SignedToken | StreamTokenError]) -> HttpAnswer:
     waits = [o.retry_after for o in outcomes if isinstance(o, RateLimited) and o.retry_after is not None]
     headers = {"Retry-After": str(max(waits))} if waits else {}
     pieces = [envelope.SUCCESS_OPEN, "["]  # joined once: the answer is ~3.3 KB a token, copied as few times as can be
-    for outcome in outcomes:
+    for i, outcome in enumerate(outcomes):
         if isinstance(outcome, SignedToken):
             pieces += (envelope.SUCCESS_OPEN, signed_token_text(outcome), "}", ",")
         else:
-            pieces += (_compact(envelope.outcome(outcome)), ",")
+            pieces += (_compact(envelope.outcome(outcome, at=f"{BATCH_AT}/{i}")), ",")
     if outcomes:
         pieces.pop()  # the last item's comma
     pieces.append("]}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +28,7 @@ from ..domain.errors import (
     UpstreamCredentialsRejected,
 )
 from ..domain.model import SignedToken, TokenRequest
-from ..domain.token_requests import checked_request, request_item
+from ..domain.token_requests import BatchItem, UncheckedRequest, checked_request
 from ..domain.urls import signed_urls
 from .ports import CredentialsSource, TokenIssuer
 
@@ -67,34 +67,24 @@ class TokenService:
         policy: MintingPolicy,
         credentials: CredentialsSource,
         api: TokenIssuer,
-        local: Callable[[], TokenIssuer],
+        local: TokenIssuer,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`api` calls Cloudflare; `local` gives the local issuer (built on first use: it imports
-        the crypto libraries, which an API-only container never needs)."""
+        """`api` calls Cloudflare; `local` signs here."""
         self.policy = policy
         self.credentials = credentials
         self.api = api
         self.local = local
         self.clock = clock
 
-    def validate(
-        self, video_id: object, read_fields: Callable[[], Mapping[str, Any]], account_id: object = None
-    ) -> tuple[TokenRequest, str | None]:
-        """Check a request without any I/O; raises InvalidRequest naming every bad field.
+    def checked(self, sent: UncheckedRequest) -> tuple[TokenRequest, str | None]:
+        """The request and the account the caller named (normalised), checked without any I/O;
+        or InvalidRequest naming every bad field."""
+        return checked_request(sent, now=int(self.clock()), max_lifetime=self.policy.max_token_lifetime)
 
-        `read_fields` produces the body's fields (decoding it may itself fail); `account_id` is the
-        account the caller named, if any. Returns the request and that account, normalised.
-        """
-        now, lifetime = int(self.clock()), self.policy.max_token_lifetime
-        return checked_request(video_id, read_fields, account_id=account_id, now=now, max_lifetime=lifetime)
-
-    def validate_item(self, item: object, *, at: str = "") -> tuple[TokenRequest, str | None]:
-        """One `{"identifier", "account_id"?, <token fields>}` object; error pointers rooted at `at`."""
-        return request_item(item, at=at, now=int(self.clock()), max_lifetime=self.policy.max_token_lifetime)
-
-    def mint(self, request: TokenRequest, *, deadline: float, account_id: str | None = None) -> SignedToken:
-        """Sign `request`. `account_id`, when the caller named one, must be the configured account."""
+    def mint(self, sent: UncheckedRequest, *, deadline: float) -> SignedToken:
+        """Check and sign one request. An account the caller named must be the configured account."""
+        request, account_id = self.checked(sent)
         credentials = self.credentials.get()
         issuer = self.issuer_for(request, credentials)
         token = self._mint_one(request, account_id, issuer, credentials, CallLimits(deadline))
@@ -102,10 +92,10 @@ class TokenService:
         observability.tokens_issued(issuer.name, 1)
         return token
 
-    def mint_many(self, items: Sequence[object], *, deadline: float, at: str = "") -> list[Outcome]:
+    def mint_many(self, items: Sequence[BatchItem], *, deadline: float) -> list[Outcome]:
         """A token per item, in order; a failed item is its error and does not fail the others.
 
-        Every item is validated first (no I/O). Items that go to Cloudflare's API are sent at most
+        Every item is checked first (no I/O). Items that go to Cloudflare's API are sent at most
         `upstream_concurrency` at a time; once a call is refused for the rate limit, the batch's
         halt is tripped: no call retries and the items not yet sent are marked rate limited. Each
         failure is logged and counted once; a configuration error fails the whole batch.
@@ -114,9 +104,11 @@ class TokenService:
         accepted: list[tuple[int, TokenRequest, str | None]] = []
         for i, item in enumerate(items):
             try:
-                accepted.append((i, *self.validate_item(item, at=f"{at}/{i}")))
-            except InvalidRequest as exc:
-                outcomes[i] = observability.log_and_count_failure(exc)
+                if isinstance(item, InvalidRequest):
+                    raise item
+                accepted.append((i, *self.checked(item)))
+            except InvalidRequest as refused:
+                outcomes[i] = observability.log_and_count_failure(refused)
         if accepted:
             outcomes |= self._mint_accepted(accepted, CallLimits(deadline, RateLimitHalt()))
         results = [outcomes[i] for i in range(len(items))]
@@ -129,7 +121,7 @@ class TokenService:
         """The signing mode decides; in `auto`, any key at hand means local signing."""
         mode = self.policy.signing_mode
         has_key = request.signing_key is not None or credentials.signing_key is not None
-        return self.local() if mode == "local" or (mode == "auto" and has_key) else self.api
+        return self.local if mode == "local" or (mode == "auto" and has_key) else self.api
 
     def _mint_accepted(
         self, accepted: list[tuple[int, TokenRequest, str | None]], limits: CallLimits
