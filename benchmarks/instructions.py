@@ -32,9 +32,12 @@ def child(batches: int, key_file: str) -> None:
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Instructions")
     from localdev.standins.examples import ACCOUNT, CUSTOMER_CODE
     from stream_tokens.adapters.issuers import LocalIssuer
+    from stream_tokens.domain.callers import direct_caller
     from stream_tokens.domain.credentials import CloudflareCredentials
+    from stream_tokens.domain.policy import ANY, Callers, Lifetime, Policy, Rule
     from stream_tokens.runtime import http
     from stream_tokens.runtime.http_routes import HttpRequest
+    from stream_tokens.services.authorization import Authorization, FixedPolicy
     from stream_tokens.services.minting import MintingPolicy, TokenService
 
     credentials = CloudflareCredentials.from_secret({"account_id": ACCOUNT} | json.loads(Path(key_file).read_text()))
@@ -45,13 +48,17 @@ def child(batches: int, key_file: str) -> None:
         CUSTOMER_CODE, "local", max_token_lifetime=86400, upstream_concurrency=1, batch_max_items=TOKENS
     )
     # local signing only: the API issuer is never asked
-    service = TokenService(policy, _Secret(credentials), local, local, clock=lambda: 1_800_000_000)
+    anyone = Authorization(
+        FixedPolicy(Policy((Rule("backends", Callers(anyone=True), ANY, Lifetime(3600, 86400)),))), {}, None
+    )
+    service = TokenService(policy, credentials=_Secret(credentials), api=local, local=local, authorization=anyone)
+    service.clock = lambda: 1_800_000_000
     body = json.dumps({"requests": [{"identifier": f"{n:032x}", "exp": 1_800_003_600} for n in range(TOKENS)]})
     request = HttpRequest("POST /videos/tokens", {}, body, False, None)
 
     def batch() -> None:
         items = http.batch_body(request, max_items=TOKENS)
-        answer = http.batch(service.mint_many(items, deadline=time.monotonic() + 30))
+        answer = http.batch(service.mint_many(direct_caller("bench"), items, deadline=time.monotonic() + 30))
         assert answer.body.count('"success":true') == 1 + TOKENS, answer.body[:300]  # every token issued
 
     for _ in range(1 + batches):

@@ -21,6 +21,7 @@ from stream_tokens.domain.token_requests import UncheckedRequest, batch_requests
 from stream_tokens.observability import logger, metrics
 from stream_tokens.runtime import bootstrap, envelope
 from stream_tokens.runtime.events import direct_request
+from stream_tokens.runtime.identity import direct_invoker
 from stream_tokens.runtime.invocation import raising_named_errors
 
 
@@ -30,9 +31,9 @@ from stream_tokens.runtime.invocation import raising_named_errors
 def lambda_handler(event: Any, context: LambdaContext) -> Any:
     deadline = bootstrap.deadline(context)
     service = bootstrap.token_service()
-    request = direct_request(event)
+    caller, request = direct_invoker(event), direct_request(event)
     if isinstance(request, list):
         items = batch_requests(request, at="", max_items=service.policy.batch_max_items)
-        outcomes = service.mint_many(items, deadline=deadline)
+        outcomes = service.mint_many(caller, items, deadline=deadline)
         return [envelope.outcome(outcome, at=f"/{i}") for i, outcome in enumerate(outcomes)]
-    return service.mint(UncheckedRequest.of_item(request), deadline=deadline).to_json()
+    return service.mint(caller, UncheckedRequest.of_item(request), deadline=deadline).to_json()

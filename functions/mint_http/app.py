@@ -23,14 +23,14 @@ from stream_tokens.runtime.http_routes import HttpAnswer, HttpRequest, Route, re
 
 def mint(request: HttpRequest) -> HttpAnswer:
     service = bootstrap.token_service()
-    token = service.mint(http.sent_request(request), deadline=bootstrap.deadline(request.context))
+    token = service.mint(request.caller, http.sent_request(request), deadline=bootstrap.deadline(request.context))
     return http.token(token)
 
 
 def mint_batch(request: HttpRequest) -> HttpAnswer:
     service = bootstrap.token_service()
     requests = http.batch_body(request, max_items=service.policy.batch_max_items)
-    return http.batch(service.mint_many(requests, deadline=bootstrap.deadline(request.context)))
+    return http.batch(service.mint_many(request.caller, requests, deadline=bootstrap.deadline(request.context)))
 
 
 def no_route(request: HttpRequest) -> HttpAnswer:

@@ -126,7 +126,7 @@ def test_unreadable_secrets_are_configuration_errors_with_the_aws_reason():
 def test_the_rotation_grace_period_covers_a_token_lifetime_and_the_secret_cache():
     from stream_tokens.runtime.config import RotationSettings
 
-    env = {"CLOUDFLARE_SECRET_ARN": "arn", "STREAM_CUSTOMER_CODE": "abc"}
+    env = {"CLOUDFLARE_SECRET_ARN": "arn", "STREAM_CUSTOMER_CODE": "abc", "MAX_TOKEN_LIFETIME_SECONDS": "86400"}
     assert RotationSettings.from_env(env).retired_key_grace == 90000
     assert RotationSettings.from_env(env | {"RETIRED_KEY_GRACE_SECONDS": "86700"}).retired_key_grace == 86700
     for too_short, extra in (("86699", {}), ("90000", {"SECRET_MAX_AGE_SECONDS": "3700"}), ("soon", {})):

@@ -7,8 +7,14 @@ a token: log calls pass ids, kinds, codes and timings only.
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
 import threading
 import warnings
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -30,7 +36,19 @@ LIMITED_BY_CLOUDFLARE = "Cloudflare"  # Cloudflare answered 429 (its own limit, 
 LIMITED_BY_SHARE = "Share"  # this deployment refused the call: its share of Cloudflare's limit is used up
 SHARE_USED = "CloudflareShareUsed"  # percent of a container's share in use, after each call it lets through
 COLD_START, FUNCTION_NAME = "ColdStart", "function_name"  # Powertools' cold start metric and its dimension
-EMITTED = (TOKENS_ISSUED, ERRORS, UPSTREAM_LATENCY, SIGNING_KEYS, RATE_LIMITED, SHARE_USED, COLD_START)
+REFUSALS, REASON = "Refusals", "Reason"  # Reason: why the policy refused (NotPermitted's reasons, "quota")
+POLICY_REJECTED = "PolicyRejected"  # a policy document that failed its schema (the last good one stays)
+EMITTED = (
+    TOKENS_ISSUED,
+    ERRORS,
+    UPSTREAM_LATENCY,
+    SIGNING_KEYS,
+    RATE_LIMITED,
+    SHARE_USED,
+    COLD_START,
+    REFUSALS,
+    POLICY_REJECTED,
+)
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
@@ -96,13 +114,48 @@ def log_and_count_failure(exc: Exception) -> StreamTokenError:
     """
     failure = as_stream_error(exc)
     if failure is not exc:
-        logger.exception("unexpected failure")
+        logger.error("unexpected failure", exc_info=exc)
     elif isinstance(failure, ConfigurationError):
-        logger.error("configuration error", extra={"detail": failure.detail})
+        logger.error("configuration error", extra={"detail": failure.detail} | failure.audit)
     else:
+        errors = [d.to_json() for d in failure.details]
         logger.info(
-            "request refused",
-            extra={"kind": failure.kind, "status": failure.status, "errors": [d.to_json() for d in failure.details]},
+            "request refused", extra={"kind": failure.kind, "status": failure.status, "errors": errors} | failure.audit
         )
     _publish(ERRORS, MetricUnit.Count, 1, ERROR_KIND, failure.kind)
+    reason = getattr(failure, "reason", None)
+    if reason is not None:
+        _publish(REFUSALS, MetricUnit.Count, 1, REASON, reason)
     return failure
+
+
+def tokens_issued_audit(caller: dict[str, str], rule: str, tokens: list[dict[str, Any]]) -> None:
+    """One log line per issued token (`message` "token issued", the caller, the rule, the token's
+    audit fields: never the token), and the TokensIssued count per issuer.
+
+    The lines carry the logger's keys (correlation id, Lambda context) and are written at once:
+    formatting each through the logger cost a tenth of a batch token's time.
+    """
+    if not tokens:
+        return
+    if logger.log_level <= logging.INFO:
+        base = {"level": "INFO", "message": "token issued", "timestamp": _now(), "service": SERVICE}
+        base |= logger.get_current_keys() | {"caller": caller, "rule": rule}
+        sys.stdout.write(
+            "".join(json.dumps(base | token, separators=(",", ":"), default=str) + "\n" for token in tokens)
+        )
+    for issuer, count in Counter(token["issuer"] for token in tokens).items():
+        tokens_issued(issuer, count)
+
+
+def policy_rejected(reason: str) -> None:
+    """A policy document that failed to load (`reason` says where, never the document): the last
+    good policy stays in force."""
+    logger.error("minting policy rejected; the last good policy stays in force", extra={"reason": reason})
+    _publish(POLICY_REJECTED, MetricUnit.Count, 1, REASON, "schema")
+
+
+def _now() -> str:
+    """A timestamp as Powertools writes it (ISO 8601, milliseconds, UTC offset)."""
+    moment = datetime.now(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S,") + f"{moment.microsecond // 1000:03d}+0000"

@@ -46,6 +46,8 @@ class StreamTokenError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details or [ErrorDetail(self.code, message)]
+        self.audit: dict[str, object] = {}
+        """Who was refused, under which rule, for which video (set by the minting service, for the log)."""
 
     @property
     def kind(self) -> str:
@@ -99,6 +101,31 @@ class RateLimited(StreamTokenError):
     def __init__(self, message: str, details: list[ErrorDetail] | None = None, retry_after: int | None = None) -> None:
         super().__init__(message, details)
         self.retry_after = retry_after
+
+
+class NotPermitted(StreamTokenError):
+    """The minting policy refuses: no rule admits the caller, the caller is not entitled to the video,
+    or the rule does not allow what was asked (`details` name the fields). `rule` is the rule's name.
+    Refusals are decided before any call to Cloudflare, so they never tell whether a video exists."""
+
+    status, code = 403, 10017
+    NO_RULE, NOT_ENTITLED, NOT_ALLOWED, BATCH_SIZE = "no_rule", "not_entitled", "not_allowed", "batch_size"
+
+    def __init__(self, rule: str, details: list[ErrorDetail], reason: str = NOT_ALLOWED) -> None:
+        super().__init__("; ".join(detail.message for detail in details), details)
+        self.rule = rule
+        self.reason = reason
+
+
+class QuotaExceeded(RateLimited):
+    """The caller has minted all the tokens a rule's quota allows in its window."""
+
+    status, code = 429, 10018
+    reason = "quota"
+
+    def __init__(self, rule: str, message: str, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.rule = rule
 
 
 class UpstreamRejectedRequest(StreamTokenError):

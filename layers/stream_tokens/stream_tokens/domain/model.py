@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard, dataclass_transform
@@ -87,6 +89,15 @@ class TokenRequest:
     signing_key: SigningKey | None = None
     flags: TokenFlags | None = None
 
+    def audit(self) -> dict[str, Any]:
+        """What the audit log says of the token: never the token, nor the caller's key."""
+        return {
+            "video_id": self.video_id,
+            "exp": self.exp,
+            "downloadable": self.downloadable,
+            "access_rules": access_rules_digest(self.access_rules),
+        }
+
     def claims(self) -> dict[str, Any]:
         """The token fields as Cloudflare's `POST .../token` body and a signed token carry them."""
         body: dict[str, Any] = {"exp": self.exp, "nbf": self.nbf}
@@ -97,6 +108,14 @@ class TokenRequest:
         if self.flags is not None:
             body["flags"] = self.flags.to_json()
         return body
+
+
+def access_rules_digest(rules: tuple[AccessRule, ...]) -> str | None:
+    """A short fingerprint of a token's access rules (the same rules, the same digest), for the audit log."""
+    if not rules:
+        return None
+    text = json.dumps([rule.to_json() for rule in rules], separators=(",", ":"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 _PATHS = (

@@ -79,9 +79,12 @@ def _read_item(item: object) -> BatchItem:
         return exc
 
 
-def checked_request(sent: UncheckedRequest, *, now: int, max_lifetime: int) -> tuple[TokenRequest, str | None]:
+def checked_request(
+    sent: UncheckedRequest, *, now: int, max_lifetime: int, default_lifetime: int = DEFAULT_LIFETIME
+) -> tuple[TokenRequest, str | None]:
     """The request, and the (normalised) account id the caller named, if any; or InvalidRequest
-    listing every problem of the identifiers and the body together."""
+    listing every problem of the identifiers and the body together. An exp not given is now +
+    `default_lifetime`; one given is at most `max_lifetime` seconds ahead."""
     problems: list[ErrorDetail] = []
     video = _identifier("identifier", sent.identifier, problems)
     account = None if sent.account_id is None else _identifier("account_id", sent.account_id, problems)
@@ -89,7 +92,9 @@ def checked_request(sent: UncheckedRequest, *, now: int, max_lifetime: int) -> t
     request = None
     if not sent.unreadable:
         try:
-            request = token_request(video or "", sent.fields, now=now, max_lifetime=max_lifetime)
+            request = token_request(
+                video or "", sent.fields, now=now, max_lifetime=max_lifetime, default_lifetime=default_lifetime
+            )
         except InvalidRequest as exc:
             problems += exc.details
     if problems or request is None:
@@ -106,7 +111,9 @@ def _identifier(name: str, value: object, problems: list[ErrorDetail]) -> str | 
     return None
 
 
-def token_request(video_id: str, fields: Mapping[str, Any], *, now: int, max_lifetime: int) -> TokenRequest:
+def token_request(
+    video_id: str, fields: Mapping[str, Any], *, now: int, max_lifetime: int, default_lifetime: int = DEFAULT_LIFETIME
+) -> TokenRequest:
     """Validate `fields` (a token request body) for `video_id`, resolving Cloudflare's defaults.
 
     Raises InvalidRequest listing every broken field: the schema's findings first, then the checks
@@ -114,7 +121,7 @@ def token_request(video_id: str, fields: Mapping[str, Any], *, now: int, max_lif
     """
     problems = schema_errors(fields)
     sound = _SoundFields(problems)
-    exp = int(fields["exp"]) if sound.given(fields, "/exp") else now + DEFAULT_LIFETIME
+    exp = int(fields["exp"]) if sound.given(fields, "/exp") else now + default_lifetime
     nbf = int(fields["nbf"]) if sound.given(fields, "/nbf") else now - DEFAULT_NBF_LEAD
     problems += _time_window_problems(fields, sound, exp, nbf, now=now, max_lifetime=max_lifetime)
     problems += _access_rule_problems(fields, sound)

@@ -16,8 +16,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..adapters.call_budget import CallBudget
 from ..adapters.issuers import CloudflareApiIssuer, LocalIssuer
+from ..adapters.policy_parameter import PolicyParameter
+from ..adapters.quotas import ContainerQuotas
 from ..adapters.secrets_manager import SecretsManagerCredentials
+from ..services.authorization import Authorization, FixedPolicy
 from ..services.minting import TokenService
+from ..services.ports import PolicySource
 from .config import RotationSettings, Settings
 
 if TYPE_CHECKING:
@@ -53,7 +57,17 @@ def token_service() -> TokenService:
         settings.secret_id, settings.secret_max_age, with_signing_key=settings.signing_mode != "api"
     )
     api = CloudflareApiIssuer(lambda: cloudflare_api(settings, pool_size=settings.upstream_concurrency, metered=True))
-    return TokenService(settings.minting, credentials, api, LocalIssuer())
+    return TokenService(
+        settings.minting, credentials=credentials, api=api, local=LocalIssuer(), authorization=authorization(settings)
+    )
+
+
+def authorization(settings: Settings) -> Authorization:
+    """The policy (the parameter's, else the built-in one), the entitlement sources deployed, the quotas."""
+    policies: PolicySource = FixedPolicy(settings.built_in_policy)
+    if settings.policy_parameter:
+        policies = PolicyParameter(settings.policy_parameter, settings.policy_max_age, settings.ceilings)
+    return Authorization(policies, {}, ContainerQuotas(), settings.caller_share)
 
 
 @_once

@@ -13,7 +13,9 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ..domain.errors import ConfigurationError
-from ..domain.model import MAX_LIFETIME
+from ..domain.model import DEFAULT_LIFETIME, MAX_LIFETIME
+from ..domain.policy import Policy, Quota
+from ..domain.policy_document import Ceilings, built_in_policy
 from ..services.minting import MintingPolicy
 
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
@@ -30,7 +32,12 @@ _NUMBERS = {  # field: (environment variable, lowest, highest)
     "upstream_concurrency": ("UPSTREAM_CONCURRENCY", 1, 32),
     "calls_per_5_minutes": ("UPSTREAM_CALLS_PER_5_MINUTES", 1, 10**9),
     "budget_containers": ("UPSTREAM_BUDGET_CONTAINERS", 0, 10000),
+    "policy_max_age": ("POLICY_MAX_AGE_SECONDS", 0, 3600),
+    "jwt_quota_tokens": ("JWT_QUOTA_TOKENS", 0, 10**9),
+    "jwt_quota_window": ("JWT_QUOTA_WINDOW_SECONDS", 1, 86400),
+    "caller_share_percent": ("CALLER_CLOUDFLARE_SHARE_PERCENT", 1, 100),
 }
+AUTH_MODES = ("IAM", "JWT", "NONE")
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,8 @@ class Settings:
     """ARN (or name) of the Secrets Manager secret holding the Cloudflare credentials."""
     customer_code: str
     """The CODE of the account's customer-CODE.cloudflarestream.com playback subdomain."""
-    max_token_lifetime: int = MAX_LIFETIME
-    """Ceiling on exp - now, in seconds; at most Cloudflare's 24 h."""
+    max_token_lifetime: int = DEFAULT_LIFETIME
+    """Ceiling on exp - now, in seconds, whatever the policy says; at most Cloudflare's 24 h."""
     secret_max_age: int = 300
     """Seconds a read secret is reused before Secrets Manager is asked again."""
     cloudflare_base_url: str = DEFAULT_BASE_URL
@@ -61,6 +68,27 @@ class Settings:
     signing_mode: str = "auto"
     """auto: sign locally when a key is at hand (the caller's or the secret's), else call the API;
     local: always sign locally; api: always call Cloudflare's API (forwarding a caller's key)."""
+    auth_mode: str = "IAM"
+    """How API Gateway authorizes callers (the AuthMode parameter): the built-in policy's callers."""
+    policy_parameter: str = ""
+    """SSM parameter holding the policy document ("": the built-in policy, from the settings below)."""
+    policy_max_age: int = 60
+    """Seconds a read policy is used before the parameter is read again: the bound on a change's delay."""
+    entitlements_claim: str = "stream_videos"
+    """The JWT claim listing the caller's video ids."""
+    jwt_any_video: bool = False
+    """The built-in policy lets JWT callers mint any video (not only those their claim lists)."""
+    jwt_quota_tokens: int = 120
+    """The built-in policy's quota for each JWT caller: tokens per window (0: none)."""
+    jwt_quota_window: int = 300
+    entitlements_table: str = ""
+    """DynamoDB table of (caller or group, video) entitlements, for rules with videos "table"."""
+    entitlement_function: str = ""
+    """The operator's Lambda that approves videos, for rules with videos "function"."""
+    quota_table: str = ""
+    """DynamoDB table counting quotas across containers ("": the budget table)."""
+    caller_share_percent: int = 25
+    """The most of the deployment's Cloudflare share one caller may spend, in percent."""
 
     @property
     def upstream_calls_per_second(self) -> float:
@@ -77,6 +105,22 @@ class Settings:
             batch_max_items=self.batch_max_items,
         )
 
+    @property
+    def ceilings(self) -> Ceilings:
+        return Ceilings(self.max_token_lifetime, self.batch_max_items, self.entitlements_claim)
+
+    @property
+    def built_in_policy(self) -> Policy:
+        quota = Quota(self.jwt_quota_tokens, self.jwt_quota_window) if self.jwt_quota_tokens else None
+        return built_in_policy(self.auth_mode, self.ceilings, jwt_any_video=self.jwt_any_video, jwt_quota=quota)
+
+    @property
+    def caller_share(self) -> int | None:
+        """The most calls to Cloudflare one caller may make in 5 minutes (None in local signing)."""
+        if self.signing_mode == "local":
+            return None
+        return max(1, int(self.calls_per_5_minutes * self.caller_share_percent / 100))
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         defaults = _defaults(cls)
@@ -85,8 +129,15 @@ class Settings:
             secret_id=_secret_id(env),
             customer_code=_customer_code(env),
             cloudflare_base_url=_base_url(env),
-            signing_mode=_signing_mode(env, defaults["signing_mode"]),
+            signing_mode=_choice(env, "SIGNING_MODE", SIGNING_MODES, defaults["signing_mode"]),
             budget_table=env.get("UPSTREAM_BUDGET_TABLE", ""),
+            auth_mode=_choice(env, "AUTH_MODE", AUTH_MODES, defaults["auth_mode"]),
+            policy_parameter=env.get("POLICY_PARAMETER", ""),
+            entitlements_claim=env.get("ENTITLEMENTS_CLAIM", "") or defaults["entitlements_claim"],
+            jwt_any_video=_choice(env, "JWT_CALLERS_MINT_ANY_VIDEO", ("false", "true"), "false") == "true",
+            entitlements_table=env.get("ENTITLEMENTS_TABLE", ""),
+            entitlement_function=env.get("ENTITLEMENT_FUNCTION", ""),
+            quota_table=env.get("QUOTA_TABLE", ""),
             **numbers,
         )
 
@@ -130,11 +181,11 @@ def _base_url(env: Mapping[str, str]) -> str:
     return base_url.rstrip("/")
 
 
-def _signing_mode(env: Mapping[str, str], default: str) -> str:
-    signing_mode = env.get("SIGNING_MODE", "") or default
-    if signing_mode not in SIGNING_MODES:
-        raise ConfigurationError(f"environment variable SIGNING_MODE must be one of {', '.join(SIGNING_MODES)}")
-    return signing_mode
+def _choice(env: Mapping[str, str], variable: str, choices: tuple[str, ...], default: str) -> str:
+    value = env.get(variable, "") or default
+    if value not in choices:
+        raise ConfigurationError(f"environment variable {variable} must be one of {', '.join(choices)}")
+    return value
 
 
 @dataclass(frozen=True)

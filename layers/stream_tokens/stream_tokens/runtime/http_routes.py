@@ -13,6 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..domain.callers import ANYONE, Caller
+from .identity import http_caller
+
 
 @dataclass(frozen=True)
 class HttpAnswer:
@@ -40,6 +43,7 @@ class HttpRequest:
     body: str | None
     base64_encoded: bool
     context: Any  # the Lambda context
+    caller: Caller = ANYONE
 
     @classmethod
     def of(cls, event: Mapping[str, Any], context: Any) -> HttpRequest:
@@ -49,6 +53,7 @@ class HttpRequest:
             event.get("body"),
             bool(event.get("isBase64Encoded")),
             context,
+            http_caller(event),
         )
 
 

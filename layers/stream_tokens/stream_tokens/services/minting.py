@@ -8,7 +8,6 @@ It reaches credentials and issuers through its ports (`services.ports`).
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 
 from .. import observability
 from ..adapters.call_budget import CallLimits, RateLimitHalt
+from ..domain.callers import Caller
 from ..domain.credentials import CloudflareCredentials
 from ..domain.errors import (
     AccountMismatch,
@@ -27,12 +27,14 @@ from ..domain.errors import (
     UpstreamAuthRejected,
     UpstreamCredentialsRejected,
 )
-from ..domain.model import SignedToken, TokenRequest
-from ..domain.token_requests import BatchItem, UncheckedRequest, checked_request
+from ..domain.model import SignedToken, TokenRequest, is_cloudflare_id
+from ..domain.token_requests import BatchItem, UncheckedRequest
 from ..domain.urls import signed_urls
+from .authorization import Admitted, Authorization, Decision, quota_spent
 from .ports import CredentialsSource, TokenIssuer
 
 type Outcome = SignedToken | StreamTokenError
+CLOUDFLARE_SHARE = "cloudflare-share"  # the quota named when a caller's part of the Cloudflare share is spent
 
 
 @dataclass(frozen=True)
@@ -65,57 +67,61 @@ class TokenService:
     def __init__(
         self,
         policy: MintingPolicy,
+        *,
         credentials: CredentialsSource,
         api: TokenIssuer,
         local: TokenIssuer,
+        authorization: Authorization,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`api` calls Cloudflare; `local` signs here."""
+        """`api` calls Cloudflare; `local` signs here; `authorization` decides who may mint what."""
         self.policy = policy
         self.credentials = credentials
         self.api = api
         self.local = local
+        self.authorization = authorization
         self.clock = clock
 
-    def checked(self, sent: UncheckedRequest) -> tuple[TokenRequest, str | None]:
-        """The request and the account the caller named (normalised), checked without any I/O;
-        or InvalidRequest naming every bad field."""
-        return checked_request(sent, now=int(self.clock()), max_lifetime=self.policy.max_token_lifetime)
+    def mint(self, caller: Caller, sent: UncheckedRequest, *, deadline: float) -> SignedToken:
+        """One token for `caller`, or the error that refused it (raised, for the entry point to log)."""
+        (outcome,) = self._outcomes(caller, [sent], CallLimits(deadline))
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-    def mint(self, sent: UncheckedRequest, *, deadline: float) -> SignedToken:
-        """Check and sign one request. An account the caller named must be the configured account."""
-        request, account_id = self.checked(sent)
-        credentials = self.credentials.get()
-        issuer = self.issuer_for(request, credentials)
-        token = self._mint_one(request, account_id, issuer, credentials, CallLimits(deadline))
-        observability.logger.info("token issued", extra=_log_fields(token, issuer.name))
-        observability.tokens_issued(issuer.name, 1)
-        return token
-
-    def mint_many(self, items: Sequence[BatchItem], *, deadline: float) -> list[Outcome]:
+    def mint_many(self, caller: Caller, items: Sequence[BatchItem], *, deadline: float) -> list[Outcome]:
         """A token per item, in order; a failed item is its error and does not fail the others.
 
-        Every item is checked first (no I/O). Items that go to Cloudflare's API are sent at most
-        `upstream_concurrency` at a time; once a call is refused for the rate limit, the batch's
-        halt is tripped: no call retries and the items not yet sent are marked rate limited. Each
-        failure is logged and counted once; a configuration error fails the whole batch.
+        Every item is checked and authorized first (no call to Cloudflare). Items that go to
+        Cloudflare's API are sent at most `upstream_concurrency` at a time; once a call is refused
+        for the rate limit, the batch's halt is tripped: no call retries and the items not yet sent
+        are marked rate limited. Each failure is logged and counted once; a configuration error
+        fails the whole batch.
         """
-        outcomes: dict[int, Outcome] = {}
-        accepted: list[tuple[int, TokenRequest, str | None]] = []
-        for i, item in enumerate(items):
-            try:
-                if isinstance(item, InvalidRequest):
-                    raise item
-                accepted.append((i, *self.checked(item)))
-            except InvalidRequest as refused:
-                outcomes[i] = observability.log_and_count_failure(refused)
-        if accepted:
-            outcomes |= self._mint_accepted(accepted, CallLimits(deadline, RateLimitHalt()))
-        results = [outcomes[i] for i in range(len(items))]
-        misconfigured = next((o for o in results if isinstance(o, ConfigurationError)), None)
+        outcomes = self._outcomes(caller, items, CallLimits(deadline, RateLimitHalt()))
+        misconfigured = next((o for o in outcomes if isinstance(o, ConfigurationError)), None)
         if misconfigured is not None:
             raise misconfigured
-        return results
+        return [o if isinstance(o, SignedToken) else observability.log_and_count_failure(o) for o in outcomes]
+
+    def _outcomes(
+        self, caller: Caller, items: Sequence[BatchItem], limits: CallLimits
+    ) -> list[SignedToken | Exception]:
+        """Each item's token or the exception that stopped it (not yet logged); the tokens audited."""
+        try:
+            decision = self.authorization.decide(caller)
+        except StreamTokenError as no_rule:
+            raise audited(no_rule, caller) from None
+        admitted, refused = self.authorization.admit(decision, items, now=int(self.clock()), deadline=limits.deadline)
+        outcomes: dict[int, IssuedToken | Exception] = dict(refused)
+        if admitted:
+            outcomes |= self._mint_admitted(decision, admitted, limits)
+        for i, outcome in outcomes.items():
+            if isinstance(outcome, StreamTokenError):
+                audited(outcome, caller, decision.rule.name, _video_of(items[i]))
+        issued = [o for o in outcomes.values() if isinstance(o, IssuedToken)]
+        observability.tokens_issued_audit(caller.to_log(), decision.rule.name, [i.audit() for i in issued])
+        return [_token_of(outcomes[i]) for i in range(len(items))]
 
     def issuer_for(self, request: TokenRequest, credentials: CloudflareCredentials) -> TokenIssuer:
         """The signing mode decides; in `auto`, any key at hand means local signing."""
@@ -123,38 +129,40 @@ class TokenService:
         has_key = request.signing_key is not None or credentials.signing_key is not None
         return self.local if mode == "local" or (mode == "auto" and has_key) else self.api
 
-    def _mint_accepted(
-        self, accepted: list[tuple[int, TokenRequest, str | None]], limits: CallLimits
-    ) -> dict[int, Outcome]:
-        """Local items here, one by one; Cloudflare's in a pool of `upstream_concurrency` threads."""
+    def _mint_admitted(
+        self, decision: Decision, admitted: list[Admitted], limits: CallLimits
+    ) -> dict[int, IssuedToken | Exception]:
+        """Local items here, one by one; Cloudflare's, within the caller's part of the share, in a
+        pool of `upstream_concurrency` threads."""
         credentials = self.credentials.get()
-        planned = [_Planned(i, req, account, self.issuer_for(req, credentials)) for i, req, account in accepted]
-
-        def one(item: _Planned) -> tuple[_Planned, Outcome]:
-            return item, self._batch_item(item, credentials, limits)
-
-        results = [one(item) for item in planned if not item.issuer.remote]
+        planned = [
+            _Planned(a.index, a.request, a.account_id, self.issuer_for(a.request, credentials)) for a in admitted
+        ]
         remote = [item for item in planned if item.issuer.remote]
-        if remote:
-            with ThreadPoolExecutor(max_workers=min(self.policy.upstream_concurrency, len(remote))) as pool:
-                results += pool.map(one, remote)
-        _report_issued([(item.issuer.name, outcome) for item, outcome in results])
-        return {item.index: outcome for item, outcome in results}
+        spent = self.authorization.spend_cloudflare_share(decision, len(remote))
+        results: dict[int, IssuedToken | Exception] = {
+            item.index: quota_spent(CLOUDFLARE_SHARE, None, spent.retry_after) for item in remote[spent.granted :]
+        }
+        results |= {item.index: self._item(item, credentials, limits) for item in planned if not item.issuer.remote}
+        if spent.granted:
+            with ThreadPoolExecutor(max_workers=min(self.policy.upstream_concurrency, spent.granted)) as pool:
+                calls = pool.map(
+                    lambda item: (item.index, self._item(item, credentials, limits)), remote[: spent.granted]
+                )
+                results |= dict(calls)
+        return results
 
-    def _batch_item(self, item: _Planned, credentials: CloudflareCredentials, limits: CallLimits) -> Outcome:
-        """One item's token, or its error logged and counted (a configuration error is returned
-        unlogged: the batch raises it)."""
+    def _item(self, item: _Planned, credentials: CloudflareCredentials, limits: CallLimits) -> IssuedToken | Exception:
+        """One item's token, or the exception that stopped it."""
         if limits.halt is not None and limits.halt.tripped:
-            skipped = RateLimited(
+            return RateLimited(
                 "not sent: an earlier item hit Cloudflare's rate limit", retry_after=limits.halt.retry_after
             )
-            return observability.log_and_count_failure(skipped)
         try:
-            return self._mint_one(item.request, item.account_id, item.issuer, credentials, limits)
-        except ConfigurationError as exc:
-            return exc
+            token = self._mint_one(item.request, item.account_id, item.issuer, credentials, limits)
         except Exception as exc:  # one item's failure, even an unexpected one, is that item's
-            return observability.log_and_count_failure(exc)
+            return exc
+        return IssuedToken(token, item.request, item.issuer.name)
 
     def _mint_one(
         self,
@@ -193,17 +201,31 @@ class TokenService:
             ) from None
 
 
-def _report_issued(outcomes: list[tuple[str, Outcome]]) -> None:
-    """One log line for a batch's tokens (a line per token would cost more than signing it), and
-    the TokensIssued count per issuer."""
-    issued = [(issuer, outcome) for issuer, outcome in outcomes if isinstance(outcome, SignedToken)]
-    if issued:
-        tokens = [_log_fields(token, issuer) for issuer, token in issued]
-        observability.logger.info("tokens issued", extra={"count": len(tokens), "tokens": tokens})
-    for issuer, count in Counter(issuer for issuer, _ in issued).items():
-        observability.tokens_issued(issuer, count)
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token with what the audit log says of it."""
+
+    token: SignedToken
+    request: TokenRequest
+    issuer: str
+
+    def audit(self) -> dict[str, Any]:
+        """Never the token itself: the video, exp, downloadable, the access rules' digest, the issuer."""
+        return self.request.audit() | {"issuer": self.issuer}
 
 
-def _log_fields(token: SignedToken, issuer: str) -> dict[str, Any]:
-    """What the log says of an issued token: never the token itself."""
-    return {"video_id": token.video_id, "issuer": issuer, "expires_at": token.expires_at}
+def audited(
+    error: StreamTokenError, caller: Caller, rule: str | None = None, video: str | None = None
+) -> StreamTokenError:
+    """`error`, carrying who was refused under which rule for which video (its log line says so)."""
+    error.audit = {"caller": caller.to_log(), "rule": rule, "video_id": video}
+    return error
+
+
+def _video_of(item: BatchItem) -> str | None:
+    identifier = None if isinstance(item, InvalidRequest) else item.identifier
+    return identifier.lower() if is_cloudflare_id(identifier) else None
+
+
+def _token_of(outcome: IssuedToken | Exception) -> SignedToken | Exception:
+    return outcome.token if isinstance(outcome, IssuedToken) else outcome

@@ -6,13 +6,16 @@ services in-memory fakes of them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # types only: the minting path must not load boto3 for the rotation's port
     from ..adapters.call_budget import CallLimits
     from ..adapters.secret_versions import SecretState
+    from ..domain.callers import Caller
     from ..domain.credentials import CloudflareCredentials
     from ..domain.model import NewSigningKey, TokenRequest
+    from ..domain.policy import Policy, Quota, Spent
 
 
 class CredentialsSource(Protocol):
@@ -51,3 +54,21 @@ class SigningKeysApi(Protocol):
     def create_signing_key(self, account_id: str, auth: dict[str, str], deadline: float) -> NewSigningKey: ...
     def list_signing_keys(self, account_id: str, auth: dict[str, str], deadline: float) -> set[str]: ...
     def delete_signing_key(self, account_id: str, key_id: str, auth: dict[str, str], deadline: float) -> bool: ...
+
+
+class PolicySource(Protocol):
+    def current(self) -> Policy:
+        """The minting policy in force (cached; a document that fails its schema never replaces a good one)."""
+        ...
+
+
+class Entitlements(Protocol):
+    def entitled(self, caller: Caller, videos: Sequence[str], deadline: float) -> set[str]:
+        """Which of `videos` (ids, lowercase) `caller` may have tokens for."""
+        ...
+
+
+class QuotaCounter(Protocol):
+    def take(self, key: str, count: int, quota: Quota) -> Spent:
+        """Spend up to `count` tokens of `key`'s quota, across containers."""
+        ...

@@ -1,0 +1,38 @@
+"""Quota counters: tokens per caller per window (docs/policy.md, "Quotas").
+
+Windows are fixed: window k covers [k * window, (k + 1) * window) seconds of the epoch, so a caller
+can mint at most twice a quota across one window's edge. `ContainerQuotas` counts in this container
+alone (a deployment without a table: make run, tests); `adapters.quota_table` counts across
+containers in DynamoDB.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+
+from ..domain.policy import Quota, Spent
+
+
+def window_of(now: float, quota: Quota) -> tuple[int, int]:
+    """(the window's start, seconds until it ends) at `now`."""
+    start = math.floor(now / quota.window_seconds) * quota.window_seconds
+    return start, max(1, math.ceil(start + quota.window_seconds - now))
+
+
+class ContainerQuotas:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._used: dict[str, tuple[int, int]] = {}  # key: (window start, tokens used)
+        self._lock = threading.Lock()
+
+    def take(self, key: str, count: int, quota: Quota) -> Spent:
+        with self._lock:
+            start, left = window_of(self._clock(), quota)
+            window, used = self._used.get(key, (start, 0))
+            used = used if window == start else 0
+            granted = max(0, min(count, quota.tokens - used))
+            self._used[key] = (start, used + granted)
+        return Spent(granted, 0 if granted == count else left)
