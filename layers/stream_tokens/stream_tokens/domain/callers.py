@@ -46,6 +46,8 @@ def claim_values(raw: object) -> tuple[str, ...]:
     if not isinstance(raw, str):
         return ()
     text = raw.strip()
+    if text.startswith("{"):  # an object is no list
+        return ()
     if text.startswith("[") and text.endswith("]"):
         try:
             parsed = json.loads(text)
