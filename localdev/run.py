@@ -27,6 +27,7 @@ from .standins.signing_keys import new_signing_key, public_jwk, secret_fields
 
 LOCAL_CUSTOMER_CODE = "localdev"
 BUDGET_TABLE = "stream-signed-urls-cloudflare-calls"  # in moto's DynamoDB, as template.yaml declares it
+LOCAL_POLICY_PARAMETER = "/stream-signed-urls/policy"
 
 CORS_OFF = "off (ALLOWED_ORIGINS=https://your.site,... to allow browser origins, as AllowedOrigins does)"
 
@@ -50,6 +51,15 @@ def hold_stop_signals() -> None:
 def wait_for_stop_signal() -> signal.Signals:
     """Sleep until Ctrl-C or SIGTERM arrives, whichever thread the kernel addressed it to."""
     return signal.Signals(signal.sigwait(STOP_SIGNALS))
+
+
+def policy_parameter(endpoint: str) -> dict[str, str]:
+    """POLICY=path/to/policy.json: that document in an SSM parameter, as deployed (docs/policy.md)."""
+    path = os.environ.get("POLICY", "")
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as document:
+        return stack.create_policy_parameter(endpoint, LOCAL_POLICY_PARAMETER, document.read())
 
 
 def main() -> int:
@@ -79,9 +89,11 @@ def main() -> int:
                 "CLOUDFLARE_BASE_URL": base_url,
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
                 "SIGNING_MODE": os.environ.get("SIGNING_MODE", "auto"),
+                "AUTH_MODE": os.environ.get("AUTH_MODE", "NONE"),  # as the AuthMode parameter
                 # the double has no rate limit to protect; the real API keeps the template's share
                 **({"UPSTREAM_CALLS_PER_5_MINUTES": "1000000000"} if double is not None else {}),
                 **budget_table,
+                **policy_parameter(endpoint),
             }
         )
     )

@@ -3,6 +3,7 @@ as Lambda loads it, and the log collector behind the "no secret in any log line"
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import uuid
@@ -103,6 +104,34 @@ def function_env(monkeypatch: pytest.MonkeyPatch, secret_arn: str, double: Any) 
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
     return env
+
+
+OPEN_POLICY = {
+    "version": 1,
+    "rules": [
+        {
+            "name": "open",
+            "callers": {"anyone": True},
+            "videos": "any",
+            "lifetime": {"max": 86400},
+            "downloadable": True,
+            "flags": True,
+            "callerKeys": True,
+        }
+    ],
+}
+"""Anyone may mint anything: for tests of what minting does with a request, not of who may."""
+
+
+@pytest.fixture
+def open_policy(function_env: dict[str, str], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The functions' environment with OPEN_POLICY in an SSM parameter and a 24 h ceiling."""
+    name = f"/stream-signed-urls/test-{uuid.uuid4().hex}"
+    env = stack.create_policy_parameter(moto_endpoint, name, json.dumps(OPEN_POLICY))
+    env["MAX_TOKEN_LIFETIME_SECONDS"] = "86400"
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    return function_env | env
 
 
 @pytest.fixture

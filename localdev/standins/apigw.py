@@ -15,6 +15,13 @@ API_ID = "a1b2c3d4e5"
 AWS_ACCOUNT = "123456789012"
 
 
+class DefaultAuthorizer:
+    """The authorizer an event gets unless told otherwise: IAM's, as the template's default AuthMode."""
+
+
+DEFAULT = DefaultAuthorizer()
+
+
 def http_api_event(
     method: str,
     raw_path: str,
@@ -26,9 +33,11 @@ def http_api_event(
     raw_query: str = "",
     source_ip: str = "198.51.100.7",
     base64_body: bool = False,
+    authorizer: dict[str, Any] | None | DefaultAuthorizer = DEFAULT,
 ) -> dict[str, Any]:
     """An HTTP API v2 event for one request, as the `$default` stage hands it to Lambda: with the
-    key and path parameters of the openapi.yaml route it matches, unless they are given."""
+    key and path parameters of the openapi.yaml route it matches, unless they are given, and the
+    caller as the stack's default AuthMode (IAM) hands it over (`authorizer=None`: AuthMode NONE)."""
     if route_key is None:
         route_key, matched = matched_route(method, raw_path)
         path_parameters = matched if path_parameters is None else path_parameters
@@ -72,10 +81,34 @@ def http_api_event(
     }
     if path_parameters:
         event["pathParameters"] = path_parameters
+    if isinstance(authorizer, DefaultAuthorizer):
+        authorizer = iam_authorizer()
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
     if body is not None:
         data = body.encode() if isinstance(body, str) else body
         event["body"] = base64.b64encode(data).decode() if base64_body else data.decode("utf-8", "replace")
     return event
+
+
+def iam_authorizer(role: str = "video-backend", account: str = AWS_ACCOUNT) -> dict[str, Any]:
+    """`requestContext.authorizer` as API Gateway hands it over for a SigV4-signed request (AuthMode IAM)."""
+    return {
+        "iam": {
+            "accessKey": "ASIA" + "X" * 16,
+            "accountId": account,
+            "callerId": "AROA" + "X" * 17 + ":session",
+            "cognitoIdentity": None,
+            "principalOrgId": None,
+            "userArn": f"arn:aws:sts::{account}:assumed-role/{role}/session",
+            "userId": "AROA" + "X" * 17 + ":session",
+        }
+    }
+
+
+def jwt_authorizer(claims: dict[str, str], scopes: list[str] | None = None) -> dict[str, Any]:
+    """`requestContext.authorizer` as API Gateway's JWT authorizer hands it over (claims already strings)."""
+    return {"jwt": {"claims": claims, "scopes": scopes}}
 
 
 def matched_route(method: str, raw_path: str) -> tuple[str, dict[str, str] | None]:

@@ -95,6 +95,7 @@ class LocalHttpApi:
             raw_query=raw_query,
             source_ip=source_ip,
             base64_body=bool(body) and not _is_text(body, headers.get("content-type", "")),
+            authorizer=None,  # AuthMode NONE: no authorizer in front
         )
         with self._invoke_lock:
             if self._stopped:

@@ -143,6 +143,13 @@ def create_budget_table(endpoint: str, name: str) -> dict[str, str]:
     return {template.BUDGET_TABLE_VARIABLE: name, "AWS_ENDPOINT_URL_DYNAMODB": endpoint}
 
 
+def create_policy_parameter(endpoint: str, name: str, document: str) -> dict[str, str]:
+    """The minting policy `document` in an SSM parameter in moto, as an operator stores it (docs/policy.md);
+    returns the environment that points the functions at it."""
+    aws_client("ssm", endpoint).put_parameter(Name=name, Value=document, Type="String", Overwrite=True)
+    return {"POLICY_PARAMETER": name, "AWS_ENDPOINT_URL_SSM": endpoint}
+
+
 def load_function(name: str, *, layer_dir: Path | None = None, function_dir: Path | None = None) -> ModuleType:
     """Import functions/<name>/app.py with the layer on sys.path, as Lambda does.
 

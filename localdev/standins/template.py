@@ -81,11 +81,19 @@ def function_environment(overrides: dict[str, str], function: str | None = None)
     if function is not None:
         own = template()["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {})
         declared_variables |= own
-    env = {}
-    for name, declared in declared_variables.items():
-        is_ref = isinstance(declared, dict) and "!Ref" in declared
-        env[name] = str(parameters.get(declared["!Ref"], {}).get("Default", "") if is_ref else declared)
+    env = {name: _default_value(declared, parameters) for name, declared in declared_variables.items()}
     return env | overrides
+
+
+def _default_value(declared: Any, parameters: dict[str, Any]) -> str:
+    """A variable's value for a stack of default parameters: a !Ref parameter's default, a !If
+    taken on the default conditions; "" for a resource's name."""
+    if isinstance(declared, dict) and "!If" in declared:
+        condition, when_true, when_false = declared["!If"]
+        return _default_value(when_true if condition_values({})[condition] else when_false, parameters)
+    if isinstance(declared, dict) and "!Ref" in declared:
+        return str(parameters.get(declared["!Ref"], {}).get("Default", ""))
+    return str(declared)
 
 
 def function_timeout() -> float:

@@ -49,7 +49,8 @@ class MintApp:
         return Answer(result["statusCode"], headers, body)
 
     def post(self, path: str, body: Any = None, **event_options: Any) -> Answer:
-        """POST as API Gateway would deliver it: the matching route's key and path parameters."""
+        """POST as API Gateway would deliver it: the matching route's key and path parameters, and
+        the caller as the stack's default AuthMode (IAM) hands it over, unless another is given."""
         raw = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
         return self.invoke(http_api_event("POST", path, raw, **event_options))
 

@@ -128,6 +128,12 @@ class QuotaExceeded(RateLimited):
         self.rule = rule
 
 
+class EntitlementsUnavailable(StreamTokenError):
+    """The entitlements table or function could not answer: no token (the policy fails closed)."""
+
+    status, code = 503, 10019
+
+
 class UpstreamRejectedRequest(StreamTokenError):
     """Cloudflare refused the request as the caller's fault (a 4xx other than 401/403/404/429)."""
 

@@ -15,13 +15,15 @@ from functools import cache, wraps
 from typing import TYPE_CHECKING, Protocol
 
 from ..adapters.call_budget import CallBudget
+from ..adapters.entitlements import EntitlementFunction, EntitlementsTable
 from ..adapters.issuers import CloudflareApiIssuer, LocalIssuer
 from ..adapters.policy_parameter import PolicyParameter
 from ..adapters.quotas import ContainerQuotas
 from ..adapters.secrets_manager import SecretsManagerCredentials
+from ..domain.policy import FUNCTION, TABLE
 from ..services.authorization import Authorization, FixedPolicy
 from ..services.minting import TokenService
-from ..services.ports import PolicySource
+from ..services.ports import Entitlements, PolicySource
 from .config import RotationSettings, Settings
 
 if TYPE_CHECKING:
@@ -67,7 +69,12 @@ def authorization(settings: Settings) -> Authorization:
     policies: PolicySource = FixedPolicy(settings.built_in_policy)
     if settings.policy_parameter:
         policies = PolicyParameter(settings.policy_parameter, settings.policy_max_age, settings.ceilings)
-    return Authorization(policies, {}, ContainerQuotas(), settings.caller_share)
+    sources: dict[str, Entitlements] = {}
+    if settings.entitlements_table:
+        sources[TABLE] = EntitlementsTable(settings.entitlements_table)
+    if settings.entitlement_function:
+        sources[FUNCTION] = EntitlementFunction(settings.entitlement_function)
+    return Authorization(policies, sources, ContainerQuotas(), settings.caller_share)
 
 
 @_once
