@@ -33,18 +33,19 @@ def test_each_auth_modes_document_is_openapi_with_that_modes_security(mode):
     validate(document)
     assert document["openapi"].startswith("3.0")
     schemes = document["components"].get("securitySchemes", {})
-    assert {name: {key: scheme[key] for key in SCHEMES[mode][name]} for name, scheme in schemes.items()} == SCHEMES[mode]
+    shown = {name: {key: scheme[key] for key in SCHEMES[mode][name]} for name, scheme in schemes.items()}
+    assert shown == SCHEMES[mode]
     required = [operation.get("security") for operation in operations(document)]
     assert required == [[{name: []} for name in SCHEMES[mode]] or None] * len(required)
     assert len(required) == len(json.loads((ROOT / "openapi.yaml").read_text())["paths"])
 
 
-def test_make_openapi_writes_the_three_files_that_git_ignores_and_redocly_lints():
+def test_make_openapi_writes_the_three_files_git_ignores_and_redocly_lints():
     recipe = re.search(r"^openapi:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
     assert recipe, "the Makefile has no openapi target"
     assert "-m localdev.standins.template $${mode^^} > openapi.$$mode.json" in recipe.group(1)
     assert "for mode in iam jwt none;" in recipe.group(1)
     names = [f"openapi.{mode.lower()}.json" for mode in SCHEMES]
-    ignored = subprocess.run(["git", "check-ignore", *names], cwd=ROOT, capture_output=True, text=True)
-    assert ignored.stdout.split() == names
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert all(f"/{name}" in ignored for name in names)
     assert all(f"root: {name}" in (ROOT / "redocly.yaml").read_text() for name in names)
