@@ -102,7 +102,7 @@ costs: install ## docs/operating/costs.md's cost per million tokens: prices in o
 	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.costs
 
 publish: build ## sam package + sam publish to the Serverless Application Repository (S3_BUCKET=..., AWS credentials)
-	@test -n "$(S3_BUCKET)" || { echo "usage: make publish S3_BUCKET=<a bucket serverlessrepo.amazonaws.com may read (README)>"; exit 1; }
+	@test -n "$(S3_BUCKET)" || { echo "usage: make publish S3_BUCKET=<a bucket serverlessrepo.amazonaws.com may read (docs/publishing.md)>"; exit 1; }
 	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.publish check
 	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.publish template .aws-sam/build/template.yaml .aws-sam/build/publish.json
 	$(BIN)/sam package --template-file .aws-sam/build/publish.json --s3-bucket $(S3_BUCKET) --output-template-file .aws-sam/packaged.yaml
