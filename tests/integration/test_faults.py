@@ -240,8 +240,8 @@ class SpendingLog:
 def test_a_retrys_call_is_spent_after_its_backoff_right_before_it_is_sent(double, monkeypatch):
     import urllib3.util.retry
 
-    from stream_tokens.adapters.call_budget import CallLimits
     from stream_tokens.adapters.cloudflare_api import CloudflareStreamApi
+    from stream_tokens.domain.call_limits import CallLimits
 
     events: list = []
 

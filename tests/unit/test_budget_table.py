@@ -20,7 +20,7 @@ from stream_tokens.adapters.budget_table import (
     CallCounts,
     SharedCallBudget,
 )
-from stream_tokens.adapters.call_budget import CallBudget
+from stream_tokens.domain.call_limits import CallBudget
 
 
 class Clock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stream_tokens.adapters.call_budget import CallBudget
+from stream_tokens.domain.call_limits import CallBudget
 from stream_tokens.runtime.config import Settings
 
 

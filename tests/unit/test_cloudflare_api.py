@@ -10,8 +10,8 @@ import requests
 import responses
 
 from localdev.standins.examples import ACCOUNT, VIDEO
-from stream_tokens.adapters.call_budget import CallLimits
 from stream_tokens.adapters.cloudflare_api import CloudflareStreamApi, retry_after_seconds
+from stream_tokens.domain.call_limits import CallLimits
 from stream_tokens.domain.errors import (
     ErrorDetail,
     RateLimited,

@@ -72,7 +72,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .call_budget import CallBudget, CallSpender
+from ..domain.call_limits import CallBudget, CallSpender
 
 SPAN_SECONDS = 300  # Cloudflare counts calls per 5 minutes
 BUCKET_SECONDS = 5

@@ -35,6 +35,7 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from .. import observability
+from ..domain.call_limits import CallLimits, CallSpender
 from ..domain.errors import (
     ErrorDetail,
     RateLimited,
@@ -45,7 +46,6 @@ from ..domain.errors import (
     VideoNotFound,
 )
 from ..domain.model import NewSigningKey, is_cloudflare_id
-from .call_budget import CallLimits, CallSpender
 
 RETRY_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
 RATE_LIMIT_BLOCK_SECONDS = 300  # Cloudflare blocks every call for 5 minutes past its limit
