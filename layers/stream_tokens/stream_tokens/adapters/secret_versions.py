@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from ..domain.errors import ConfigurationError
 from ..domain.secret_stages import AWSCURRENT, AWSPENDING, SecretState
+from .aws_errors import error_code
 
 MAX_VERSION_PAGES = 10  # Secrets Manager keeps about 100 versions; a page holds up to 100
 
@@ -42,7 +43,7 @@ class SecretVersions:
         try:
             text = self.client.get_secret_value(SecretId=secret_id, **options).get("SecretString")
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 return None
             raise
         try:
