@@ -21,6 +21,7 @@ from localdev.standins import stack, template
 from localdev.standins.apigw import LambdaContext
 from localdev.standins.cloudflare_double import Fault
 from localdev.standins.examples import CUSTOMER_CODE, VIDEO
+from stream_tokens import observability as o
 from stream_tokens.adapters import budget_table, shared_budget
 from stream_tokens.domain import call_window
 from tests.support import aws_permissions
@@ -153,9 +154,9 @@ def stored_calls(endpoint: str, table: str) -> int:
 
 def fallbacks(capsys) -> list[str]:
     return [
-        record["Reason"]
+        record[o.FALLBACK_REASON]
         for record in emf_records(capsys)
-        if any(m["Name"] == "BudgetStoreFallback" for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"])
+        if any(m["Name"] == o.BUDGET_STORE_FALLBACK for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"])
     ]
 
 
