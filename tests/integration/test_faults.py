@@ -247,16 +247,15 @@ class SpendingLog:
 
 
 def test_a_retrys_call_is_spent_after_its_backoff_right_before_it_is_sent(double, monkeypatch):
-    from stream_tokens.adapters import cloudflare_api
     from stream_tokens.adapters.cloudflare_api import CloudflareStreamApi
     from stream_tokens.domain.call_limits import CallLimits
 
     events: list = []
 
-    def sleep(seconds: float) -> None:  # the retry's wait: noted, not waited
+    def sleep(seconds: float) -> None:  # the retry's wait (time.sleep): noted, not waited
         events.append(("sleep", seconds))
 
-    monkeypatch.setattr(cloudflare_api.time, "sleep", sleep)
+    monkeypatch.setattr(time, "sleep", sleep)
     double.fail_next(Fault(503, headers={"Retry-After": "0"}), Fault(503, headers={"Retry-After": "0"}))
     api = CloudflareStreamApi(
         double.base_url, connect_timeout=2, read_timeout=2, max_retries=3, calls=SpendingLog(events)
