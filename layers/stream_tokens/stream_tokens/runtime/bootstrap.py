@@ -14,9 +14,9 @@ from collections.abc import Callable
 from functools import cache, wraps
 from typing import TYPE_CHECKING, Protocol
 
-from ..adapters.call_budget import CallBudget
 from ..adapters.issuers import CloudflareApiIssuer, LocalIssuer
 from ..adapters.secrets_manager import SecretsManagerCredentials
+from ..domain.call_limits import CallBudget
 from ..services.minting import TokenService
 from .config import RotationSettings, Settings
 
