@@ -17,7 +17,7 @@ NPM_TOOLS := .npm-tools
 REDOCLY := $(CURDIR)/$(NPM_TOOLS)/node_modules/.bin/redocly
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: help install run test lint typecheck template build events validator load bench lock deploy clean dashboard publish costs
+.PHONY: help install run test lint typecheck template openapi build events validator load bench lock deploy clean dashboard publish costs
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,14 +52,17 @@ $(NPM_TOOLS)/.installed: requirements/npm/package.json requirements/npm/package-
 	cd $(NPM_TOOLS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-template: install $(VENV)-checkov/.installed $(NPM_TOOLS)/.installed ## sam validate --lint, cfn-lint (+ serverless rules), checkov, redocly lint
+template: install openapi $(VENV)-checkov/.installed $(NPM_TOOLS)/.installed ## sam validate --lint, cfn-lint (+ serverless rules), checkov, redocly lint
 	$(BIN)/sam validate --lint --template template.yaml
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(VENV)-checkov/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
-	@# openapi.yaml as each AuthMode deploys it (its security parts are CloudFormation conditions), as clients read it
-	mkdir -p .aws-sam/openapi
-	for mode in IAM JWT NONE; do $(BIN)/python -m localdev.standins.template $$mode > .aws-sam/openapi/$$mode.json || exit 1; done
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --config redocly.yaml
+
+openapi: install ## openapi.{iam,jwt,none}.json: the API's document as each AuthMode deploys it, for client generators
+	@# openapi.yaml's security parts are CloudFormation conditions on AuthMode: resolved here, as a client reads them
+	for mode in iam jwt none; do \
+		$(BIN)/python -m localdev.standins.template $${mode^^} > openapi.$$mode.json.tmp && mv openapi.$$mode.json.tmp openapi.$$mode.json || exit 1; \
+	done
 
 build: install ## sam build (the layer for arm64, the function folder)
 	$(BIN)/sam build --template template.yaml
@@ -95,11 +98,11 @@ deploy: build ## sam deploy --guided (needs AWS credentials)
 dashboard: install ## rewrite the CloudWatch dashboard in template.yaml from observability.py's metric names
 	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.dashboard
 
-costs: install ## the README's cost per million tokens: prices in operations/costs.py, log bytes measured through the handler
+costs: install ## docs/operating/costs.md's cost per million tokens: prices in operations/costs.py, log bytes measured through the handler
 	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.costs
 
 publish: build ## sam package + sam publish to the Serverless Application Repository (S3_BUCKET=..., AWS credentials)
-	@test -n "$(S3_BUCKET)" || { echo "usage: make publish S3_BUCKET=<a bucket serverlessrepo.amazonaws.com may read (README)>"; exit 1; }
+	@test -n "$(S3_BUCKET)" || { echo "usage: make publish S3_BUCKET=<a bucket serverlessrepo.amazonaws.com may read (docs/publishing.md)>"; exit 1; }
 	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.publish check
 	PYTHONPATH=layers/stream_tokens $(BIN)/python -m operations.publish template .aws-sam/build/template.yaml .aws-sam/build/publish.json
 	$(BIN)/sam package --template-file .aws-sam/build/publish.json --s3-bucket $(S3_BUCKET) --output-template-file .aws-sam/packaged.yaml

@@ -1,10 +1,11 @@
-"""What a million tokens cost, per way of minting them (`make costs` prints the README's table).
+"""What a million tokens cost, per way of minting them (`make costs` prints the table in
+docs/operating/costs.md).
 
 Prices are us-east-1's, as of the date below, with where each comes from. What one token uses is
 measured here where it can be: the bytes of log lines the function writes for it (run through the
 real handler, its Powertools log lines and embedded metrics, in-process against moto and the
-Cloudflare double) and the size of the answer; the Lambda duration is `make bench`'s warm p50 (the
-README) plus, in API mode, Cloudflare's own answer time, which only a deployment can measure.
+Cloudflare double) and the size of the answer; the Lambda duration is `make bench`'s warm p50
+(docs/benchmarks.md) plus, in API mode, Cloudflare's own answer time, which only a deployment can measure.
 Everything assumed is named in ASSUMPTIONS. Change a price or an assumption here and run again.
 """
 
@@ -61,7 +62,7 @@ PRICES = {
 }
 ASSUMPTIONS = {
     "memory_gb": 1.0,  # template.yaml's Globals MemorySize: 1024
-    "warm_ms_local": 0.480,  # make bench, warm p50, local signing (README, 23 Nov 2026)
+    "warm_ms_local": 0.480,  # make bench, warm p50, local signing (docs/benchmarks.md, 23 Nov 2026)
     "warm_ms_api": 1.650,  # make bench, warm p50, Cloudflare API mode against an instant double
     "batch_ms_per_token": 1000 / 3363,  # make bench, batch route throughput on one core
     "cloudflare_ms": 100.0,  # Cloudflare's own answer time to POST .../token: not measurable here

@@ -134,6 +134,7 @@ def graphs() -> list[Graph]:
                 custom(o.RATE_LIMITED, (o.LIMITED_BY, o.LIMITED_BY_CLOUDFLARE), label="429 from Cloudflare"),
                 custom(o.RATE_LIMITED, (o.LIMITED_BY, o.LIMITED_BY_SHARE), label="refused: share used up"),
                 custom(o.SHARE_USED, stat="Maximum", yAxis="right", label="share in use, % (max of containers)"),
+                Search(o.BUDGET_STORE_FALLBACK, o.FALLBACK_REASON, "Sum"),  # on the static share: the table failed
             ],
             properties={"annotations": {"horizontal": [{"label": "CloudflareCallsPer5Minutes", "value": SHARE_LINE}]}},
         ),

@@ -33,7 +33,7 @@ def http_api_event(
     raw_query: str = "",
     source_ip: str = "198.51.100.7",
     base64_body: bool = False,
-    authorizer: dict[str, Any] | None | DefaultAuthorizer = DEFAULT,
+    authorizer: dict[str, Any] | DefaultAuthorizer | None = DEFAULT,
 ) -> dict[str, Any]:
     """An HTTP API v2 event for one request, as the `$default` stage hands it to Lambda: with the
     key and path parameters of the openapi.yaml route it matches, unless they are given, and the

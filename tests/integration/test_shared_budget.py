@@ -21,14 +21,17 @@ from localdev.standins import stack, template
 from localdev.standins.apigw import LambdaContext
 from localdev.standins.cloudflare_double import Fault
 from localdev.standins.examples import CUSTOMER_CODE, VIDEO
-from stream_tokens.adapters import budget_table
+from stream_tokens import observability as o
+from stream_tokens.adapters import budget_table, shared_budget
+from stream_tokens.domain import call_window
 from tests.support import aws_permissions
+from tests.support.clock import Clock
 from tests.support.function import MintApp, emf_records, function_log_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARE = 20  # calls in any 5 minutes, for the whole deployment
 SCALE = 20.0  # the budget's and the double's clocks run this much faster: 5 minutes in 15 s
-SPAN = budget_table.SPAN_SECONDS
+SPAN = call_window.SPAN_SECONDS
 STARTUP_SECONDS = 6.0  # to start the processes and import the function, before they all begin
 
 
@@ -133,20 +136,12 @@ def test_the_http_and_the_direct_function_spend_the_same_share(budget_env, doubl
 STATIC_BURST = 2  # SHARE / 300 s / 2 functions per second, a minute's worth as the burst
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def container(budget_env, monkeypatch) -> tuple[MintApp, Clock]:
     for name, value in budget_env.items():
         monkeypatch.setenv(name, value)
-    clock = Clock()
-    monkeypatch.setattr(budget_table, "wall_clock", clock)
+    clock = Clock(time.time())
+    monkeypatch.setattr(shared_budget, "wall_clock", clock)
     return MintApp(), clock
 
 
@@ -159,9 +154,9 @@ def stored_calls(endpoint: str, table: str) -> int:
 
 def fallbacks(capsys) -> list[str]:
     return [
-        record["Reason"]
+        record[o.FALLBACK_REASON]
         for record in emf_records(capsys)
-        if any(m["Name"] == "BudgetStoreFallback" for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"])
+        if any(m["Name"] == o.BUDGET_STORE_FALLBACK for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"])
     ]
 
 
@@ -182,7 +177,7 @@ def test_a_missing_table_falls_back_to_the_static_split_and_the_table_is_used_ag
     assert "ResourceNotFoundException" in warnings[0]
     assert fallbacks(capsys) == ["ResourceNotFoundException"]
     stack.create_budget_table(moto_endpoint, table)
-    clock.now += budget_table.RETRY_TABLE_SECONDS
+    clock.now += shared_budget.RETRY_TABLE_SECONDS
     assert app.mint({}).status == 200
     assert stored_calls(moto_endpoint, table) == STATIC_BURST + 1  # the calls made meanwhile, recorded
     assert len(double.token_requests()) == 2 + STATIC_BURST + 1

@@ -25,10 +25,10 @@ def main(spec: dict[str, float | str]) -> None:
     function = str(spec.get("function", "mint_http"))
     ask = ask_direct if function == "mint_direct" else ask_http
     _function(function)  # loaded as Lambda loads it, before the start
-    from stream_tokens.adapters import budget_table
+    from stream_tokens.adapters import budget_table, shared_budget
 
     epoch, scale = float(spec["epoch"]), float(spec["scale"])
-    budget_table.wall_clock = lambda: epoch + (time.time() - epoch) * scale
+    shared_budget.wall_clock = lambda: epoch + (time.time() - epoch) * scale
     budget_table.CONNECT_TIMEOUT_SECONDS = budget_table.READ_TIMEOUT_SECONDS = 5.0
     statuses: Counter[int] = Counter()
     time.sleep(max(0.0, float(spec["start"]) - time.time()))

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from localdev.standins.signing_keys import new_signing_key
-from stream_tokens.adapters.call_budget import CallLimits
-from stream_tokens.adapters.secret_versions import AWSCURRENT, AWSPENDING, SecretState
+from stream_tokens.domain.call_limits import CallLimits
 from stream_tokens.domain.credentials import CloudflareCredentials
 from stream_tokens.domain.model import NewSigningKey, TokenRequest
+from stream_tokens.domain.secret_stages import AWSCURRENT, AWSPENDING, SecretState
 
 
 class FakeCredentials:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from localdev.standins.template import BUDGET_TABLE_VARIABLE, budget_table, function_environment, template
 from stream_tokens.adapters import budget_table as budget
+from stream_tokens.domain import call_window
 
 T = template()
 RESOURCES = T["Resources"]
@@ -49,4 +50,4 @@ def test_a_call_reaches_cloudflare_within_the_slack_the_budget_allows_for():
     timeout of its take(); the budget's window allows that plus a second for clocks."""
     timeout = T["Globals"]["Function"]["Timeout"]
     for function in ("MintFunction", "MintDirectFunction"):
-        assert RESOURCES[function]["Properties"].get("Timeout", timeout) + 1 <= budget.SEND_SLACK_SECONDS
+        assert RESOURCES[function]["Properties"].get("Timeout", timeout) + 1 <= call_window.SEND_SLACK_SECONDS

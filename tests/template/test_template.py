@@ -31,7 +31,7 @@ def test_functions_run_python313_on_arm64_with_the_powertools_release_the_tests_
     (/aws/service/powertools/python/{arch}/{python}/{version}), for the release requirements/dev.txt
     pins; only if an operator gives PowertoolsLayerArn (that parameter missing) does another apply."""
     function = T["Globals"]["Function"]
-    assert function["MemorySize"] == 1024  # chosen from make bench's estimates on Lambda (README)
+    assert function["MemorySize"] == 1024  # chosen from make bench's estimates on Lambda (docs/benchmarks.md)
     assert function["Runtime"] == "python3.13"
     assert function["Architectures"] == ["arm64"]
     powertools, ours = function["Layers"]

@@ -1,4 +1,4 @@
-"""The deployment-wide Cloudflare call budget (adapters.budget_table): the algorithm, with a fake
+"""The deployment-wide Cloudflare call budget (adapters.shared_budget, domain.call_window): the algorithm, with a fake
 clock and an in-memory store that swaps versions atomically as DynamoDB's conditional writes do."""
 
 from __future__ import annotations
@@ -9,26 +9,19 @@ import threading
 import pytest
 
 from localdev.standins import cloudflare_double
-from stream_tokens.adapters import budget_table
-from stream_tokens.adapters.budget_table import (
+from stream_tokens.adapters import shared_budget
+from stream_tokens.adapters.shared_budget import BudgetStoreUnavailable, SharedCallBudget
+from stream_tokens.domain.call_limits import CallBudget
+from stream_tokens.domain.call_window import (
     BUCKET_SECONDS,
+    LAG_BUCKETS,
     LEASE_SECONDS,
     SEND_SLACK_SECONDS,
     SPAN_SECONDS,
     WINDOW_BUCKETS,
-    BudgetStoreUnavailable,
     CallCounts,
-    SharedCallBudget,
 )
-from stream_tokens.adapters.call_budget import CallBudget
-
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 class MemoryStore:
@@ -127,7 +120,7 @@ def test_leases_grow_under_load_so_the_table_is_written_far_less_than_once_a_cal
     for _ in range(5000):
         assert budget.take() == 0.0
         clock.now += 0.001
-    assert budget.max_lease == budget_table.MAX_LEASE
+    assert budget.max_lease == shared_budget.MAX_LEASE
     assert store.writes < 20
 
 
@@ -152,7 +145,7 @@ def test_a_store_that_fails_puts_the_container_on_its_static_share_then_back_on_
     assert budget.take() > 0
     assert reasons == ["ProvisionedThroughputExceededException"]  # once, not once a call
     store.failing = None
-    clock.now += budget_table.RETRY_TABLE_SECONDS - 1
+    clock.now += shared_budget.RETRY_TABLE_SECONDS - 1
     assert budget.take() > 0
     assert store.writes == 0
     clock.now += 1
@@ -168,8 +161,8 @@ def test_racing_forever_refuses_the_call_for_now_instead_of_failing():
 
     store = AlwaysLost()
     budget = container(store, Clock(), share=20)
-    assert budget.take() == budget_table.CONTENDED_WAIT
-    assert store.races_lost == budget_table.MAX_RACES
+    assert budget.take() == shared_budget.CONTENDED_WAIT
+    assert store.races_lost == shared_budget.MAX_RACES
 
 
 def test_a_container_whose_clock_lags_still_counts_the_calls_of_one_ahead():
@@ -191,9 +184,9 @@ def test_a_write_that_outlasts_the_lease_voids_it_and_gives_its_calls_back():
 
     store = Slow()
     budget = container(store, clock, share=20)
-    assert budget.take() == budget_table.CONTENDED_WAIT  # no call goes out late
+    assert budget.take() == shared_budget.CONTENDED_WAIT  # no call goes out late
     assert sum(store.counts.calls) == 1
-    assert budget.take() == budget_table.CONTENDED_WAIT
+    assert budget.take() == shared_budget.CONTENDED_WAIT
     assert sum(store.counts.calls) == 1  # the void lease's call given back, the new one counted
 
 
@@ -205,13 +198,13 @@ def test_a_long_outage_keeps_only_the_calls_a_window_can_still_see():
     for _ in range(3600):  # an hour on the static share, a call a second
         assert budget.take() == 0.0
         clock.now += 1
-    assert len(budget._unrecorded) <= WINDOW_BUCKETS + budget_table.LAG_BUCKETS + 1  # memory: the window's
+    assert len(budget._unrecorded) <= WINDOW_BUCKETS + LAG_BUCKETS + 1  # memory: the window's
     store.failing = None
-    clock.now += budget_table.RETRY_TABLE_SECONDS
+    clock.now += shared_budget.RETRY_TABLE_SECONDS
     budget.take()
     recorded = store.counts.by_bucket()
-    assert min(recorded) >= int(clock.now // BUCKET_SECONDS) - WINDOW_BUCKETS - budget_table.LAG_BUCKETS
-    assert sum(recorded.values()) <= (WINDOW_BUCKETS + budget_table.LAG_BUCKETS + 1) * BUCKET_SECONDS + 1
+    assert min(recorded) >= int(clock.now // BUCKET_SECONDS) - WINDOW_BUCKETS - LAG_BUCKETS
+    assert sum(recorded.values()) <= (WINDOW_BUCKETS + LAG_BUCKETS + 1) * BUCKET_SECONDS + 1
 
 
 def test_the_share_used_is_the_deployments_as_last_seen_or_the_static_shares_on_the_fallback():

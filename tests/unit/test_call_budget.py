@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from stream_tokens.adapters.call_budget import CallBudget
+from stream_tokens.domain.call_limits import CallBudget
 from stream_tokens.runtime.config import Settings
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 def test_a_burst_then_the_steady_rate():

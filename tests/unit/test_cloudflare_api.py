@@ -8,10 +8,12 @@ import time
 import pytest
 import requests
 import responses
+from urllib3.util.retry import RequestHistory, Retry
 
 from localdev.standins.examples import ACCOUNT, VIDEO
-from stream_tokens.adapters.call_budget import CallLimits
-from stream_tokens.adapters.cloudflare_api import CloudflareStreamApi, retry_after_seconds
+from stream_tokens.adapters.cloudflare_answers import retry_after_seconds
+from stream_tokens.adapters.cloudflare_api import BACKOFF_FACTOR, BACKOFF_MAX, CloudflareStreamApi, backoff_seconds
+from stream_tokens.domain.call_limits import CallLimits
 from stream_tokens.domain.errors import (
     ErrorDetail,
     RateLimited,
@@ -133,6 +135,14 @@ def test_retry_after_reads_seconds_and_http_dates_and_shrugs_off_garbage():
     assert 3500 < in_an_hour <= 3600
     for junk in (None, "", "soon", "1" * 5000, "Wed, 99 Foo 2015"):
         assert retry_after_seconds(junk) is None
+
+
+def test_the_backoff_between_retries_is_urllib3s():
+    for failures in range(1, 9):
+        history = (RequestHistory("POST", URL, None, 503, None),) * failures
+        urllib3s = Retry(backoff_factor=BACKOFF_FACTOR, backoff_max=BACKOFF_MAX, history=history).get_backoff_time()
+        assert backoff_seconds(failures) == urllib3s
+    assert [backoff_seconds(n) for n in range(1, 7)] == [0, 1, 2, 4, 8, 8]
 
 
 @pytest.mark.parametrize("body", [[1, 2], "x", 42, None])

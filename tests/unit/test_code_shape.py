@@ -1,4 +1,4 @@
-"""The layer's shape, as the README describes it: short functions. (The import direction between
+"""The layer's shape, as docs/developing.md describes it: short functions. (The import direction between
 its sub-packages is import-linter's job, in `make lint`.)"""
 
 from __future__ import annotations

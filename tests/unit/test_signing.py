@@ -19,9 +19,9 @@ from jwt.algorithms import RSAAlgorithm
 
 from localdev.standins.examples import ACCOUNT, VIDEO
 from localdev.standins.signing_keys import new_signing_key, public_jwk
-from stream_tokens.adapters.call_budget import CallLimits
 from stream_tokens.adapters.issuers import LocalIssuer
 from stream_tokens.domain import signing
+from stream_tokens.domain.call_limits import CallLimits
 from stream_tokens.domain.credentials import CloudflareCredentials
 from stream_tokens.domain.errors import ConfigurationError, InvalidRequest
 from stream_tokens.domain.model import AccessRule, SigningKey, TokenRequest

@@ -35,6 +35,7 @@ RATE_LIMITED, LIMITED_BY = "RateLimited", "LimitedBy"  # LimitedBy: LIMITED_BY_C
 LIMITED_BY_CLOUDFLARE = "Cloudflare"  # Cloudflare answered 429 (its own limit, shared with the account's other users)
 LIMITED_BY_SHARE = "Share"  # this deployment refused the call: its share of Cloudflare's limit is used up
 SHARE_USED = "CloudflareShareUsed"  # percent of a container's share in use, after each call it lets through
+BUDGET_STORE_FALLBACK, FALLBACK_REASON = "BudgetStoreFallback", "Reason"  # Reason: the table's error code
 COLD_START, FUNCTION_NAME = "ColdStart", "function_name"  # Powertools' cold start metric and its dimension
 REFUSALS, REASON = "Refusals", "Reason"  # Reason: why the policy refused (NotPermitted's reasons, "quota")
 POLICY_REJECTED = "PolicyRejected"  # a policy document that failed its schema (the last good one stays)
@@ -45,6 +46,7 @@ EMITTED = (
     SIGNING_KEYS,
     RATE_LIMITED,
     SHARE_USED,
+    BUDGET_STORE_FALLBACK,
     COLD_START,
     REFUSALS,
     POLICY_REJECTED,
@@ -94,7 +96,7 @@ def budget_store_fallback(reason: str) -> None:
     logger.warning(
         "Cloudflare call budget table unavailable; using this container's static share", extra={"reason": reason}
     )
-    _publish("BudgetStoreFallback", MetricUnit.Count, 1, "Reason", reason)
+    _publish(BUDGET_STORE_FALLBACK, MetricUnit.Count, 1, FALLBACK_REASON, reason)
 
 
 def _publish(name: str, unit: MetricUnit, value: float, dimension: str, dimension_value: str) -> None:

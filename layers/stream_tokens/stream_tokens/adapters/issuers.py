@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..domain.call_limits import CallLimits
 from ..domain.credentials import CloudflareCredentials
 from ..domain.errors import INVALID_VALUE, ConfigurationError, ErrorDetail, InvalidRequest
 from ..domain.model import TokenRequest
-from .call_budget import CallLimits
 
 if TYPE_CHECKING:
     from ..domain.signing import ParsedSigningKey

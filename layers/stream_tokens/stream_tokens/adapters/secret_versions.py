@@ -7,27 +7,16 @@ Values are read fresh (no cache): a rotation step must see what the previous ste
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
 from ..domain.errors import ConfigurationError
+from ..domain.secret_stages import AWSCURRENT, AWSPENDING, SecretState
+from .aws_errors import error_code
 
-AWSCURRENT = "AWSCURRENT"
-AWSPENDING = "AWSPENDING"
 MAX_VERSION_PAGES = 10  # Secrets Manager keeps about 100 versions; a page holds up to 100
-
-
-@dataclass(frozen=True)
-class SecretState:
-    rotation_enabled: bool
-    stages: dict[str, list[str]]
-    """Version id -> its staging labels (versions without a label are not listed)."""
-
-    def version_with(self, stage: str) -> str | None:
-        return next((version for version, stages in self.stages.items() if stage in stages), None)
 
 
 class SecretVersions:
@@ -54,7 +43,7 @@ class SecretVersions:
         try:
             text = self.client.get_secret_value(SecretId=secret_id, **options).get("SecretString")
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 return None
             raise
         try:

@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..domain.credentials import CloudflareCredentials
 from ..domain.errors import ConfigurationError
 from . import secret_request
+from .aws_errors import error_code
 
 
 class SecretsManagerCredentials:
@@ -76,6 +77,5 @@ def _json(text: Any) -> Any:
 def _aws_reason(exc: ClientError | BotoCoreError) -> str:
     """The AWS error code and message (never a value): e.g. ResourceNotFoundException."""
     if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip()
+        return f"{error_code(exc) or 'error'}: {exc.response.get('Error', {}).get('Message', '')}".strip()
     return str(exc)

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from functools import cache, wraps
 from typing import TYPE_CHECKING, Protocol
 
-from ..adapters.call_budget import CallBudget
 from ..adapters.entitlements import EntitlementFunction, EntitlementsTable
 from ..adapters.issuers import CloudflareApiIssuer, LocalIssuer
 from ..adapters.policy_parameter import PolicyParameter
 from ..adapters.quotas import ContainerQuotas
 from ..adapters.secrets_manager import SecretsManagerCredentials
+from ..domain.call_limits import CallBudget
 from ..domain.policy import FUNCTION, TABLE
 from ..services.authorization import Authorization, FixedPolicy
 from ..services.minting import TokenService

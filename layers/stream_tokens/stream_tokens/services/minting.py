@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import observability
-from ..adapters.call_budget import CallLimits, RateLimitHalt
+from ..domain.call_limits import CallLimits, RateLimitHalt
 from ..domain.callers import Caller
 from ..domain.credentials import CloudflareCredentials
 from ..domain.errors import (

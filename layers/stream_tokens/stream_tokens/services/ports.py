@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-if TYPE_CHECKING:  # types only: the minting path must not load boto3 for the rotation's port
-    from ..adapters.call_budget import CallLimits
-    from ..adapters.secret_versions import SecretState
+if TYPE_CHECKING:  # types only
+    from ..domain.call_limits import CallLimits
     from ..domain.callers import Caller
     from ..domain.credentials import CloudflareCredentials
     from ..domain.model import NewSigningKey, TokenRequest
     from ..domain.policy import Policy, Quota, Spent
+    from ..domain.secret_stages import SecretState
 
 
 class CredentialsSource(Protocol):

@@ -40,7 +40,6 @@ from typing import Any
 import jwt
 
 from .. import observability
-from ..adapters.secret_versions import AWSCURRENT, AWSPENDING, SecretState
 from ..domain.credentials import (
     SIGNING_KEY_FIELDS,
     SIGNING_KEY_ID,
@@ -57,6 +56,7 @@ from ..domain.errors import (
     UpstreamCredentialsRejected,
 )
 from ..domain.model import NewSigningKey, TokenRequest, is_cloudflare_id
+from ..domain.secret_stages import AWSCURRENT, AWSPENDING, SecretState
 from ..domain.signing import KeyMaterialError, parse_signing_key, stream_token, verify_stream_token
 from .ports import SecretVersionStore, SigningKeysApi
 

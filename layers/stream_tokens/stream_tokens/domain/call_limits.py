@@ -1,8 +1,8 @@
-"""What one call to Cloudflare may spend: this container's share of Cloudflare's API rate limit,
-the call's deadline, and a batch's stop at Cloudflare's first 429.
+"""What one call to Cloudflare may spend: this container's share of Cloudflare's API rate limit
+(`CallBudget`, or any `CallSpender`), the call's deadline, and a batch's stop at its first 429.
 
-Free of HTTP imports: the services and the runtime use these without loading `requests`, which a
-container that only signs locally never needs.
+Plain values and arithmetic: the services, the runtime and the HTTP client share them without
+loading `requests`, which a container that only signs locally never needs.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..domain.errors import RateLimited
+from .errors import RateLimited
 
 
 class CallSpender(Protocol):
     """What a call to Cloudflare spends from: this container's CallBudget, or the deployment's
-    shared budget (adapters.budget_table)."""
+    shared budget (adapters.shared_budget)."""
 
     def take(self) -> float:
         """Spend one call if there is one: 0.0; otherwise the seconds until there is one."""
