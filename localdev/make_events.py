@@ -27,7 +27,9 @@ RULES = [
 ]
 
 CASES: dict[str, tuple[str, str | None]] = {
-    "videos-token.valid": (VIDEO_PATH, json.dumps({"downloadable": True, "accessRules": RULES})),
+    "videos-token.valid": (VIDEO_PATH, json.dumps({"accessRules": RULES})),
+    # refused by the built-in policy (downloadable tokens are an explicit opt-in of a policy document)
+    "videos-token.downloadable-refused": (VIDEO_PATH, json.dumps({"downloadable": True})),
     "videos-token.defaults": (VIDEO_PATH, None),
     "videos-token.empty-object": (VIDEO_PATH, "{}"),
     "videos-token.invalid-fields": (
@@ -45,7 +47,7 @@ CASES: dict[str, tuple[str, str | None]] = {
         json.dumps(
             {
                 "requests": [
-                    {"identifier": EXAMPLE_VIDEO, "downloadable": True},
+                    {"identifier": EXAMPLE_VIDEO},
                     {"identifier": "not-a-video-id", "exp": 1500000000},
                     {"identifier": OTHER_VIDEO, "accessRules": RULES[1:]},
                 ]
@@ -54,7 +56,7 @@ CASES: dict[str, tuple[str, str | None]] = {
     ),
 }
 
-SINGLE = {"identifier": EXAMPLE_VIDEO, "downloadable": True, "accessRules": RULES}
+SINGLE = {"identifier": EXAMPLE_VIDEO, "accessRules": RULES}
 DIRECT: dict[str, object] = {
     # Lambda invoke / a Step Functions task: one request object.
     "direct.single": SINGLE,
@@ -62,7 +64,7 @@ DIRECT: dict[str, object] = {
     "direct.step-functions-input": {"identifier": EXAMPLE_VIDEO, "account_id": EXAMPLE_ACCOUNT},
     # A Step Functions Distributed Map with an ItemBatcher: Items, and BatchInput shared by all.
     "direct.step-functions-batch": {
-        "Items": [{"identifier": EXAMPLE_VIDEO}, {"identifier": OTHER_VIDEO, "downloadable": True}],
+        "Items": [{"identifier": EXAMPLE_VIDEO}, {"identifier": OTHER_VIDEO, "nbf": 1795435200}],
         "BatchInput": {"account_id": EXAMPLE_ACCOUNT, "accessRules": RULES[1:]},
     },
     # EventBridge Pipes enrichment (after an input transformer) and a Step Functions Map: a list.

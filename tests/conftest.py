@@ -135,5 +135,13 @@ def open_policy(function_env: dict[str, str], moto_endpoint: str, monkeypatch: p
 
 
 @pytest.fixture
+def open_policy_file(tmp_path: Any) -> str:
+    """OPEN_POLICY in a file, for `POLICY=... make run`."""
+    path = tmp_path / "open-policy.json"
+    path.write_text(json.dumps(OPEN_POLICY))
+    return str(path)
+
+
+@pytest.fixture
 def app(function_env: dict[str, str]) -> MintApp:
     return MintApp()

@@ -294,8 +294,9 @@ def test_path_injection_never_reaches_another_cloudflare_url(app, double, inject
     assert double.requests == []
 
 
-def test_path_injection_over_real_http(app, double):
+def test_path_injection_over_real_http(app, double, monkeypatch):
     """Through the local API on loopback, so that HTTP parsing and routing are those of a server."""
+    monkeypatch.setenv("AUTH_MODE", "NONE")  # as make run: no authorizer in front
     api = LocalHttpApi(app.module.lambda_handler, template.routes(), port=0).start()
     try:
         host, port = api.url.removeprefix("http://").split(":")

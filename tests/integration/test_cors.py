@@ -31,7 +31,7 @@ def test_make_run_answers_preflights_and_cross_origin_mints_for_allowed_origins(
         assert {"authorization", "content-type", "x-amz-date", "x-amz-security-token"} <= set(allowed_headers)
         assert preflight.headers["Access-Control-Max-Age"] == "600"
 
-        minted = requests.post(url, json={"downloadable": True}, headers={"Origin": PAGE}, timeout=10)
+        minted = requests.post(url, json={"accessRules": []}, headers={"Origin": PAGE}, timeout=10)
         assert minted.status_code == 200, minted.text
         sensitive(minted.json()["result"]["token"])
         assert minted.headers["Access-Control-Allow-Origin"] == PAGE

@@ -20,6 +20,8 @@ from tests.support.function import emf_records
 from tests.support.keys import sensitive_key
 from tests.support.log_hygiene import sensitive
 
+pytestmark = pytest.mark.usefixtures("open_policy")  # what minting does, not who may
+
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 INVOCATION = Path(__file__).resolve().parents[2] / "layers/stream_tokens/stream_tokens/runtime/invocation.py"
 OTHER = "5d5bc37ffcf54c9b82e996823bffbb81"

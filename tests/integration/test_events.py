@@ -13,6 +13,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 EXPECTED = {
     "videos-token.valid": (200, []),
     "videos-token.defaults": (200, []),
+    "videos-token.downloadable-refused": (403, ["/downloadable"]),
     "videos-token.empty-object": (200, []),
     # one check per access rule: fastjsonschema stops at its first problem (here: what is required)
     "videos-token.invalid-fields": (

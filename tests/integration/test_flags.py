@@ -24,6 +24,8 @@ from tests.support.keys import sensitive_key
 from tests.support.log_hygiene import sensitive
 from tests.support.make_run import free_port, read_banner, start_make_run, stop
 
+pytestmark = pytest.mark.usefixtures("open_policy")  # what minting does, not who may
+
 SENT = [{"original": True}, {"original": False}, {}]
 SENT_IDS = ["original", "not-original", "empty"]
 
@@ -100,7 +102,8 @@ def test_the_cloudflare_double_still_refuses_unknown_fields():
     assert "unknown field 'colour'" in cloudflare_double.violations[0]
 
 
-def test_cloudflares_python_sdk_sends_flags_through_the_local_api_to_cloudflare(app, double):
+def test_cloudflares_python_sdk_sends_flags_through_the_local_api_to_cloudflare(app, double, monkeypatch):
+    monkeypatch.setenv("AUTH_MODE", "NONE")  # as make run: no authorizer in front
     api = LocalHttpApi(app.module.lambda_handler, template.routes(), port=0).start()
     try:
         client = Cloudflare(api_token="not-used-by-the-local-api", base_url=api.url, max_retries=0)
@@ -117,9 +120,9 @@ def test_cloudflares_python_sdk_sends_flags_through_the_local_api_to_cloudflare(
 
 
 @pytest.mark.parametrize("mode", ["auto", "api"])
-def test_cloudflares_python_sdk_sends_flags_to_make_run(mode):
+def test_cloudflares_python_sdk_sends_flags_to_make_run(mode, open_policy_file):
     port = free_port()
-    process = start_make_run(port, {"SIGNING_MODE": mode})
+    process = start_make_run(port, {"SIGNING_MODE": mode, "POLICY": open_policy_file})
     printed: list[str] = []
     try:
         printed = read_banner(process)

@@ -18,6 +18,8 @@ from stream_tokens.domain.errors import ConfigurationError
 from tests.support.function import emf_records, function_log_lines
 from tests.support.keys import sensitive_pem
 
+pytestmark = pytest.mark.usefixtures("open_policy")  # what minting does, not who may
+
 OTHER_ACCOUNT = "f" * 32
 
 

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def local_api(app):
+def local_api(app, open_policy, monkeypatch):
+    monkeypatch.setenv("AUTH_MODE", "NONE")  # as make run: no authorizer in front
     api = LocalHttpApi(app.module.lambda_handler, template.routes(), port=0).start()
     yield api
     api.stop()

@@ -18,6 +18,8 @@ from tests.support.function import emf_records
 from tests.support.keys import pkcs1_block, sensitive_key
 from tests.support.log_hygiene import sensitive
 
+pytestmark = pytest.mark.usefixtures("open_policy")  # what minting does, not who may
+
 RULES = [
     {"type": "ip.geoip.country", "action": "block", "country": ["US", "MX"]},
     {"type": "ip.src", "action": "allow", "ip": ["93.184.216.0/24", "2400:cb00::/32"]},

@@ -10,10 +10,10 @@ import subprocess
 import sys
 import uuid
 
+from localdev.standins.apigw import AWS_ACCOUNT, iam_authorizer
 from localdev.standins.examples import ACCOUNT, VIDEO
 from localdev.standins.signing_keys import secret_fields
 from localdev.standins.stack import create_budget_table, create_secret
-from tests.support.function import function_log_lines
 from tests.support.keys import sensitive_key
 from tests.support.log_hygiene import sensitive
 
@@ -54,21 +54,31 @@ def test_warm_locally_signed_requests_read_the_secret_once_and_call_nobody(
     assert double.connections == 0
 
 
-def test_a_batch_is_one_log_line_naming_each_video_and_no_token(app, double, moto_endpoint, monkeypatch):
+def test_a_batch_is_a_log_line_per_token_naming_caller_rule_and_video_and_no_token(
+    app, double, moto_endpoint, monkeypatch, capsys
+):
     use_signing_key(monkeypatch, moto_endpoint)
     videos = [f"{i:032x}" for i in range(20)]
-    with function_log_lines() as lines:
-        answer = app.post("/videos/tokens", {"requests": [{"identifier": video} for video in videos]})
+    capsys.readouterr()
+    answer = app.post("/videos/tokens", {"requests": [{"identifier": video} for video in videos]})
+    printed = capsys.readouterr().out
+    print(printed, end="")  # kept in the test's captured output, which the log scan reads
     assert answer.status == 200
-    assert all(item["success"] for item in answer.body["result"])
     tokens = [sensitive(item["result"]["token"]) for item in answer.body["result"]]
-    issued = [json.loads(line) for line in lines if "token" in json.loads(line)["message"]]
-    assert len(issued) == 1
-    assert issued[0]["message"] == "tokens issued"
-    assert issued[0]["count"] == len(videos)
-    assert [t["video_id"] for t in issued[0]["tokens"]] == videos
-    assert {t["issuer"] for t in issued[0]["tokens"]} == {"local"}
-    assert not any(token in line for token in tokens for line in lines)
+    issued = [json.loads(line) for line in printed.splitlines() if '"message":"token issued"' in line]
+    assert [line["video_id"] for line in issued] == videos
+    for line in issued:
+        assert line["caller"] == {"id": iam_authorizer()["iam"]["userArn"], "via": "iam", "account": AWS_ACCOUNT}
+        assert (line["rule"], line["issuer"], line["downloadable"], line["access_rules"]) == (
+            "trusted-backends",
+            "local",
+            False,
+            None,
+        )
+        assert line["exp"] == answer.body["result"][0]["result"]["expires_at"]
+        assert line["service"] == "stream-signed-urls"
+        assert "correlation_id" in line  # the API Gateway request id, as every line of the invocation
+    assert not any(token in printed for token in tokens)
 
 
 DRIVER = r"""

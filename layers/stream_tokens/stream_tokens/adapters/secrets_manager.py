@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..domain.credentials import CloudflareCredentials
 from ..domain.errors import ConfigurationError
-from . import secret_request
+from . import aws_request
 from .aws_errors import error_code
 
 
@@ -54,8 +54,8 @@ class SecretsManagerCredentials:
         return self._secret[1]
 
     def _read(self) -> Any:
-        if self._client is None and (text := secret_request.secret_string(self._secret_id)) is not None:
-            return _json(text)  # the first read, without building a client (secret_request.py)
+        if self._client is None and (text := aws_request.secret_string(self._secret_id)) is not None:
+            return _json(text)  # the first read, without building a client (aws_request.py)
         if self._client is None:
             import botocore.session  # noqa: PLC0415 - only when the plain request was not enough
 

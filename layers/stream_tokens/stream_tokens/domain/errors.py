@@ -134,6 +134,12 @@ class EntitlementsUnavailable(StreamTokenError):
     status, code = 503, 10019
 
 
+class QuotaUnavailable(StreamTokenError):
+    """The quota table could not count: no token (a quota fails closed)."""
+
+    status, code = 503, 10020
+
+
 class UpstreamRejectedRequest(StreamTokenError):
     """Cloudflare refused the request as the caller's fault (a 4xx other than 401/403/404/429)."""
 

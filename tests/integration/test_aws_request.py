@@ -1,4 +1,4 @@
-"""The first read of the secret as one signed request (adapters/secret_request.py), against moto's
+"""The first read of the secret as one signed request (adapters/aws_request.py), against moto's
 Secrets Manager on loopback; the botocore client for everything else."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from botocore.httpsession import URLLib3Session
 
 from localdev.standins.examples import ACCOUNT
 from localdev.standins.stack import FAKE_AWS_ENV, create_secret
-from stream_tokens.adapters import secret_request
+from stream_tokens.adapters import aws_request
 from stream_tokens.adapters.secrets_manager import SecretsManagerCredentials
 from stream_tokens.domain.errors import ConfigurationError
 from tests.support.log_hygiene import sensitive
@@ -25,7 +25,7 @@ PLAIN = FAKE_AWS_ENV | {"AWS_DEFAULT_REGION": "eu-west-1"}
 @pytest.fixture
 def plain_env(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> None:
     """As Lambda sets the environment up (this machine's own AWS_CA_BUNDLE and proxies removed)."""
-    for name in secret_request._LEFT_TO_THE_CLIENT + ("AWS_ENDPOINT_URL",):
+    for name in aws_request._LEFT_TO_THE_CLIENT + ("AWS_ENDPOINT_URL",):
         monkeypatch.delenv(name, raising=False)
     for name, value in (FAKE_AWS_ENV | {"AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_endpoint}).items():
         monkeypatch.setenv(name, value)
@@ -62,7 +62,7 @@ def test_what_the_plain_request_cannot_read_goes_to_the_client_which_names_the_e
     ],
 )
 def test_only_a_plain_setting_is_read_without_the_client(changes, target):
-    assert secret_request._plain_target(PLAIN | changes) == target
+    assert aws_request._plain_target(aws_request.SECRETS_MANAGER, PLAIN | changes) == target
 
 
 def test_the_signed_request_is_the_one_botocores_client_makes(monkeypatch):
@@ -76,7 +76,7 @@ def test_the_signed_request_is_the_one_botocores_client_makes(monkeypatch):
 
     monkeypatch.setattr(URLLib3Session, "send", capture)
     secret_id = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cf-AbCdEf"
-    assert secret_request.secret_string(secret_id, PLAIN) is None  # no answer: the client's turn
+    assert aws_request.secret_string(secret_id, PLAIN) is None  # no answer: the client's turn
     for name, value in PLAIN.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_PROFILE"):
