@@ -7,12 +7,13 @@ import json
 import os
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from localdev.standins import stack, template
+from localdev.standins.apigw import LambdaContext
 from localdev.standins.examples import ACCOUNT, CUSTOMER_CODE
 from tests.support import aws_permissions
 from tests.support.function import MintApp
@@ -145,3 +146,23 @@ def open_policy_file(tmp_path: Any) -> str:
 @pytest.fixture
 def app(function_env: dict[str, str]) -> MintApp:
     return MintApp()
+
+
+@pytest.fixture
+def direct(function_env: dict[str, str]) -> Callable[..., Any]:
+    """The direct function as Lambda invokes it: `direct(payload)` is its answer (whose tokens the
+    log scan then looks for)."""
+    module = stack.load_function("mint_direct")
+
+    def invoke(payload: Any, timeout_seconds: float = 10.0) -> Any:
+        result = module.lambda_handler(
+            payload, LambdaContext(function_name="mint-direct", timeout_seconds=timeout_seconds)
+        )
+        items = result if isinstance(result, list) else [result]
+        for item in items:
+            token = item.get("token") or ((item.get("result") or {}).get("token") if isinstance(item, dict) else None)
+            if token:
+                sensitive(token)
+        return result
+
+    return invoke

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from localdev.standins import stack, template
+from localdev.standins import template
 from localdev.standins.apigw import LambdaContext, http_api_event
 from localdev.standins.examples import ACCOUNT, VIDEO
 from localdev.standins.local_api import LocalHttpApi
@@ -203,11 +203,6 @@ direct_payloads = st.one_of(
 )
 
 
-@pytest.fixture
-def direct(function_env):
-    return stack.load_function("mint_direct")
-
-
 def test_any_direct_payload_gets_a_result_or_a_named_4xx_error(direct, double):
     seen: Counter[str] = Counter()
 
@@ -216,7 +211,7 @@ def test_any_direct_payload_gets_a_result_or_a_named_4xx_error(direct, double):
     def check(payload: Any) -> None:
         before = len(double.requests)
         try:
-            result = direct.lambda_handler(payload, LambdaContext(function_name="mint-direct"))
+            result = direct(payload)  # its tokens are marked sensitive
         except StreamTokenError as exc:
             seen[type(exc).__name__] += 1
             assert exc.status < 500, (type(exc).__name__, exc.message)  # noqa: PT017 - either outcome is valid here
@@ -226,15 +221,12 @@ def test_any_direct_payload_gets_a_result_or_a_named_4xx_error(direct, double):
             seen["list"] += 1
             for item in result:
                 assert set(item) >= {"success", "errors", "messages", "result"}
-                if item["success"]:
-                    sensitive(item["result"]["token"])
-                else:
+                if not item["success"]:
                     assert item["status"] < 500, item
             assert len(double.requests) - before == sum(item["success"] for item in result)
         else:
             seen["token"] += 1
             assert set(result) == {"token", "video_id", "expires_at", "urls"}
-            sensitive(result["token"])
             assert len(double.requests) - before == 1
         assert_only_valid_requests_reached_cloudflare(double)
 

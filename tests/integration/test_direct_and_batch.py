@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from localdev.standins import stack
-from localdev.standins.apigw import LambdaContext, http_api_event
+from localdev.standins.apigw import http_api_event
 from localdev.standins.cloudflare_double import Fault
 from localdev.standins.examples import ACCOUNT, VIDEO
 from localdev.standins.signing_keys import secret_fields
@@ -29,24 +29,6 @@ OTHER = "5d5bc37ffcf54c9b82e996823bffbb81"
 
 def event(name: str):
     return json.loads((EVENTS / f"{name}.json").read_text())
-
-
-@pytest.fixture
-def direct(function_env):
-    module = stack.load_function("mint_direct")
-
-    def invoke(payload, timeout_seconds: float = 10.0):
-        result = module.lambda_handler(
-            payload, LambdaContext(function_name="mint-direct", timeout_seconds=timeout_seconds)
-        )
-        items = result if isinstance(result, list) else [result]
-        for item in items:
-            token = item.get("token") or ((item.get("result") or {}).get("token") if isinstance(item, dict) else None)
-            if token:
-                sensitive(token)
-        return result
-
-    return invoke
 
 
 def use_key(monkeypatch, moto_endpoint, double) -> dict:

@@ -17,7 +17,9 @@ SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:stream-signed
 REQUIRED = {"CloudflareSecretArn": SECRET_ARN, "StreamCustomerCode": "f33zs165nr7gyfy4"}
 
 
-class _NoManagedPolicies:
+class NoManagedPolicies:
+    """SAM's managed-policy loader, offline: no managed policy is looked up."""
+
     def load(self) -> dict[str, str]:
         return {}
 
@@ -30,7 +32,7 @@ def _translated(parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
             if uri in resource.get("Properties", {}):
                 resource["Properties"][uri] = f"s3://deployment-bucket/{resource['Properties'][uri]}"
     source["Resources"]["StreamApi"]["Properties"]["DefinitionBody"] = copy.deepcopy(api_document())
-    result: dict[str, Any] = transform(source, REQUIRED | dict(parameters), _NoManagedPolicies())
+    result: dict[str, Any] = transform(source, REQUIRED | dict(parameters), NoManagedPolicies())
     return result
 
 

@@ -6,7 +6,6 @@ CloudFormation has resolved it for an AuthMode, what SAM itself would write for 
 
 from __future__ import annotations
 
-import copy
 import inspect
 import re
 from typing import Any
@@ -18,6 +17,7 @@ from samtranslator.translator.transform import transform
 from localdev.standins.template import api_document, client_api_document, deployed_api_document, routes, template
 from stream_tokens.domain import errors
 from stream_tokens.domain.request_schema import load_api_document
+from tests.template.sam import NoManagedPolicies, translated
 
 DOCUMENT = api_document()
 OPERATIONS = {f"POST {path}": item["post"] for path, item in DOCUMENT["paths"].items()}
@@ -94,10 +94,6 @@ def test_every_status_the_function_can_answer_is_documented():
 # -- what CloudFormation makes of the document, per AuthMode ------------------------------------
 def sam_reference(auth: dict[str, Any] | None) -> dict[str, Any]:
     """The OpenAPI body SAM generates for a function on an HttpApi with this Auth."""
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
 
     source = {
         "Transform": "AWS::Serverless-2016-10-31",
@@ -193,8 +189,6 @@ def test_each_auth_mode_resolves_to_what_sam_writes_for_it(mode, monkeypatch):
 def test_the_http_api_fails_on_import_warnings_and_sam_takes_the_document_as_it_is(monkeypatch):
     """The whole template through SAM's translator with the document included (as CloudFormation's
     AWS::Include does first): the API is the document, unchanged, and refuses to deploy on a warning."""
-    from tests.template.sam import translated
-
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     assert template()["Resources"]["StreamApi"]["Properties"]["FailOnWarnings"] is True
     (api,) = [r for r in translated()["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
@@ -300,25 +294,3 @@ def test_the_sam_translator_passes_the_cors_extension_to_the_api_unchanged(monke
     api = translated()["Resources"]["StreamApi"]
     assert api["Type"] == "AWS::ApiGatewayV2::Api"
     assert api["Properties"]["Body"]["x-amazon-apigateway-cors"] == DOCUMENT["x-amazon-apigateway-cors"]
-
-
-def translated() -> dict[str, Any]:
-    """template.yaml after the SAM transform, with openapi.yaml in place of its AWS::Include and
-    the code locations as `sam package` leaves them."""
-    from samtranslator.yaml_helper import yaml_parse
-
-    from localdev.standins.template import TEMPLATE
-
-    source = yaml_parse(TEMPLATE.read_text())
-    source["Resources"]["StreamApi"]["Properties"]["DefinitionBody"] = copy.deepcopy(DOCUMENT)
-    for resource in source["Resources"].values():
-        for key in ("CodeUri", "ContentUri"):
-            if key in resource.get("Properties", {}):
-                resource["Properties"][key] = f"s3://bucket/{key}"
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    result: dict[str, Any] = transform(source, {}, NoManagedPolicies())
-    return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stream_tokens.domain.errors import ConfigurationError
-from stream_tokens.services.rotation import RetiredKey, _unique, retired_keys
+from stream_tokens.domain.rotation_records import RetiredKey, one_per_key, retired_keys
 
 A, B = "a" * 32, "b" * 32
 
@@ -31,5 +31,5 @@ def test_malformed_records_stop_the_rotation_before_any_deletion(records):
 
 
 def test_one_record_per_key_and_the_later_retirement_wins():
-    assert _unique([RetiredKey(A, 5), RetiredKey(A, 9), RetiredKey(B, 3)]) == [RetiredKey(A, 9), RetiredKey(B, 3)]
-    assert _unique([RetiredKey(A, 9), RetiredKey(A, None), RetiredKey(A, 20)]) == [RetiredKey(A, None)]
+    assert one_per_key([RetiredKey(A, 5), RetiredKey(A, 9), RetiredKey(B, 3)]) == [RetiredKey(A, 9), RetiredKey(B, 3)]
+    assert one_per_key([RetiredKey(A, 9), RetiredKey(A, None), RetiredKey(A, 20)]) == [RetiredKey(A, None)]

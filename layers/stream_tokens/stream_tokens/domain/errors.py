@@ -151,6 +151,11 @@ class UpstreamCredentialsRejected(StreamTokenError):
 
     status, code = 502, 10007
 
+    @classmethod
+    def after(cls, refused: UpstreamAuthRejected, credentials: str) -> UpstreamCredentialsRejected:
+        """The error once `refused` is final; `credentials` ends the message ("with the stored credentials")."""
+        return cls(f"upstream credentials rejected: Cloudflare answered HTTP {refused.status} {credentials}")
+
 
 class UpstreamUnavailable(StreamTokenError):
     """Cloudflare failed: 5xx, an answer that is not what the API promises, or no connection."""
@@ -186,6 +191,10 @@ class SigningKeyRotationFailed(StreamTokenError):
 
 class UpstreamAuthRejected(Exception):
     """Cloudflare answered 401/403: internal signal to re-read the secret once."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 def as_stream_error(exc: Exception) -> StreamTokenError:

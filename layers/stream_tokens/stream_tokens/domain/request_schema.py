@@ -1,14 +1,10 @@
 """The request's shape as the API document states it, and the wording of its errors.
 
-The shape is `TokenRequest` in the API's OpenAPI document (`openapi.yaml`, the one source: API
-Gateway, client generators and this module all read it), checked with fastjsonschema. fastjsonschema
-stops at the first error, so when a body fails, each top-level field and each access rule is checked
-on its own to list every broken field together.
-
-The whole-schema validator, the one every request runs, ships compiled ahead of time
-(`token_request_validator`, which `make validator` writes with fastjsonschema.compile_to_code and a
-test holds to the document): compiling it at the first request took tens of milliseconds of every
-cold start. The per-field validators, which only a failing body needs, are compiled on first use.
+The shape is `TokenRequest` in the API's OpenAPI document (`openapi.yaml`, the one source), checked
+with fastjsonschema. The whole-schema validator every request runs ships compiled ahead of time
+(`token_request_validator`, written by `make validator`); only when it refuses a body is each
+top-level field and each access rule checked on its own, to list every broken field together.
+Why: docs/design/request-schema.md.
 """
 
 from __future__ import annotations
@@ -38,11 +34,8 @@ Validator = Callable[[Any], Any]
 
 
 def load_api_document() -> dict[str, Any]:
-    """The OpenAPI document shipped in this package (a link to the repository's openapi.yaml).
-
-    It is written in YAML's JSON form, so the standard library reads it: a YAML parser in the
-    layer would cost 748 KiB of deployment and ~15 ms of every cold start.
-    """
+    """The OpenAPI document shipped in this package (a link to the repository's openapi.yaml),
+    read with `json`: it is YAML written in its JSON form (docs/design/request-schema.md)."""
     text = resources.files("stream_tokens").joinpath("openapi.yaml").read_text()
     document: dict[str, Any] = json.loads(text)
     return document

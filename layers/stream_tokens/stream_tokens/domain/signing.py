@@ -2,18 +2,12 @@
 
 A token is what Cloudflare's documentation builds: a JWT, RS256, header {"alg": "RS256", "kid"},
 payload `sub` (the video id), `kid`, `exp`, `nbf`, and `downloadable` / `accessRules` when given
-(and `flags`, as sent, when given: the same pattern, not a claim Cloudflare documents).
-Keys arrive as Cloudflare's `POST /stream/keys` returns them: `pem` and `jwk` are base64 of the
-PEM / JWK text. Parsing a caller's key checks it fully (tens of milliseconds); the secret's key,
-which the operator stored, is only proven with a signature its public half verifies. Parsed keys
-are cached by their material: the secret's key once per version of it, callers' keys in a cache of
-their own (so that callers sending many keys cannot push the secret's key out).
+(and `flags`, as sent, when given). Keys arrive as Cloudflare's `POST /stream/keys` returns them:
+`pem` and `jwk` are base64 of the PEM / JWK text.
 
-Tokens are signed with `cryptography` directly, not through PyJWT: PyJWT's import (it loads
-cryptography's X.509 support) is the largest part of the signing path's cold start, and its JWS
-layer costs more per token than the rest of a batch item. The JWS is small (RFC 7515 compact
-serialisation, one algorithm), its header segment is made once per key, and the tests check every
-token against PyJWT and an independent JOSE library.
+Tokens are signed with `cryptography` directly, not through PyJWT, for the cold start and the cost
+per token; a caller's key is checked in full, the secret's by a signature; parsed keys are cached.
+Why, and what holds it to PyJWT: docs/design/signing.md.
 """
 
 from __future__ import annotations
@@ -76,7 +70,7 @@ _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # json.dumps would buil
 
 def _b64url(data: bytes) -> str:
     """base64url without padding (RFC 7515): `base64.urlsafe_b64encode(data)` without its "=", made
-    without its two Python layers and byte-by-byte translation (memchr-fast replaces instead)."""
+    faster (docs/design/signing.md)."""
     encoded = binascii.b2a_base64(data, newline=False).rstrip(b"=")
     return encoded.replace(b"+", b"-").replace(b"/", b"_").decode("ascii")
 
@@ -98,9 +92,8 @@ def parse_signing_key(
     """A Stream signing key from Cloudflare's base64 `pem` and/or `jwk`; both must be the same key.
 
     A `trusted` PEM (the secret's, which the operator stored) skips cryptography's full RSA key
-    validation (its primality checks cost tens of milliseconds of a cold start): instead the key
-    must sign a probe its own public half verifies, which a key with inconsistent numbers fails.
-    Keys callers send are never trusted."""
+    validation: the key must sign a probe its own public half verifies instead (a key with
+    inconsistent numbers fails it; docs/design/signing.md). Keys callers send are never trusted."""
     key_id = key_id.strip()
     if not key_id:
         raise KeyMaterialError("the signing key id is missing")

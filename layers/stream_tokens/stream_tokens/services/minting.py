@@ -196,9 +196,7 @@ class TokenService:
         try:
             return issuer.issue(request, self.credentials.get(refresh=True), limits)
         except UpstreamAuthRejected as again:
-            raise UpstreamCredentialsRejected(
-                f"upstream credentials rejected: Cloudflare answered HTTP {again.args[0]} with the stored credentials"
-            ) from None
+            raise UpstreamCredentialsRejected.after(again, "with the stored credentials") from None
 
 
 @dataclass(frozen=True)

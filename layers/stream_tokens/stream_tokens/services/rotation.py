@@ -16,11 +16,8 @@ finishSecret tokens keep being signed with the current key.
   Manager testing the configuration of an API-only secret) do the credentials alone pass.
 - finishSecret: AWSCURRENT moves to the new version (AWSPREVIOUS to the old one).
 
-Retired keys are recorded in the secret, `retired_signing_keys: [{"id", "retired_at"}]`. The
-key being replaced is written with `retired_at: null`, meaning "retired when this version became
-AWSCURRENT": finishSecret cannot write (it only moves labels), so the next rotation's createSecret
-stamps it with its own time, a moment after the real retirement (later, never earlier). A key is
-deleted (`DELETE /stream/keys/{id}`, which revokes its tokens) by a createSecret once its
+The key being replaced is recorded as retired in the pending version (`domain.rotation_records`
+says how). A retired key is deleted (`DELETE /stream/keys/{id}`, which revokes its tokens) by a createSecret once its
 retirement is `retired_key_grace` old; a deletion that fails keeps the record for the next
 rotation and does not fail this one (a 404 means already gone). The key being replaced is never
 deleted, whatever the records say. A key created by a rotation that never finished (its version
@@ -33,21 +30,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-import jwt
-
 from .. import observability
-from ..domain.credentials import (
-    SIGNING_KEY_FIELDS,
-    SIGNING_KEY_ID,
-    SIGNING_KEY_JWK,
-    SIGNING_KEY_PEM,
-    CloudflareCredentials,
-    holds_signing_key,
-)
+from ..domain.credentials import SIGNING_KEY_ID, CloudflareCredentials, holds_signing_key
 from ..domain.errors import (
     ConfigurationError,
     SigningKeyRotationFailed,
@@ -55,25 +41,19 @@ from ..domain.errors import (
     UpstreamAuthRejected,
     UpstreamCredentialsRejected,
 )
-from ..domain.model import NewSigningKey, TokenRequest, is_cloudflare_id
+from ..domain.model import is_cloudflare_id
+from ..domain.rotation_records import (
+    SOURCE,
+    RetiredKey,
+    one_per_key,
+    pending_key_checked,
+    pending_value,
+    retired_keys,
+)
 from ..domain.secret_stages import AWSCURRENT, AWSPENDING, SecretState
-from ..domain.signing import KeyMaterialError, parse_signing_key, stream_token, verify_stream_token
 from .ports import SecretVersionStore, SigningKeysApi
 
-RETIRED = "retired_signing_keys"
-SOURCE = "rotation_source_version"  # the AWSCURRENT version a pending version was made from
 PUT_RESERVE = 3.0  # seconds kept back from the key creation for writing the pending version (or undoing it)
-PROBE_VIDEO = "0" * 32  # the subject of testSecret's token (never handed out)
-
-
-@dataclass(frozen=True)
-class RetiredKey:
-    id: str
-    retired_at: int | None  # unix seconds; None: when the version holding this record became current
-
-    def to_json(self) -> dict[str, Any]:
-        stamp = None if self.retired_at is None else datetime.fromtimestamp(self.retired_at, UTC)
-        return {"id": self.id, "retired_at": None if stamp is None else stamp.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 class SigningKeyRotation:
@@ -132,13 +112,13 @@ class SigningKeyRotation:
         # created and recorded at once, so a failure never leaves a key nobody knows about.
         create_by = deadline - PUT_RESERVE
         prune_by = create_by - self.api.connect_timeout - self.api.read_timeout  # one attempt at the creation
-        retired = self._prune(_unique(retired), account_id, auth, prune_by, keep=live)
+        retired = self._prune(one_per_key(retired), account_id, auth, prune_by, keep=live)
         with _credentials_checked():
             key = self.api.create_signing_key(account_id, auth, create_by)
         observability.signing_keys("created")
         observability.logger.info("signing key created", extra={"signing_key_id": key.id, "version": token})
         try:
-            self.versions.put_pending(secret_id, token, _pending_value(current, key, retired, current_version))
+            self.versions.put_pending(secret_id, token, pending_value(current, key, retired, current_version))
         except Exception:
             self._discard(secret_id, token, key.id, credentials, deadline)
             raise
@@ -177,7 +157,7 @@ class SigningKeyRotation:
             # yet. The credentials work (the keys were listed); there is no key to check.
             observability.logger.info("rotation configuration tested: the secret holds no signing key yet")
             return
-        key_id = _pending_key_checked(pending)
+        key_id = pending_key_checked(pending, int(time.time()))  # now, whatever clock the records use
         if key_id not in listed:
             raise SigningKeyRotationFailed(f"Cloudflare does not list the pending signing key {key_id}")
         observability.logger.info("pending signing key verified", extra={"signing_key_id": key_id})
@@ -239,7 +219,7 @@ class SigningKeyRotation:
             try:
                 deleted = self.api.delete_signing_key(account_id, record.id, auth, deadline)
             except (StreamTokenError, UpstreamAuthRejected) as exc:
-                reason = exc.kind if isinstance(exc, StreamTokenError) else f"HTTP {exc.args[0]}"
+                reason = exc.kind if isinstance(exc, StreamTokenError) else f"HTTP {exc.status}"
                 observability.logger.warning(
                     "retired signing key not deleted; kept for the next rotation",
                     extra={"signing_key_id": record.id, "reason": reason},
@@ -255,79 +235,10 @@ class SigningKeyRotation:
         return kept
 
 
-def _pending_value(
-    current: dict[str, Any], key: NewSigningKey, retired: list[RetiredKey], source: str | None
-) -> dict[str, Any]:
-    """The pending version: every field of the current one, the new key, the retirement records,
-    and the version it was made from."""
-    kept = {name: value for name, value in current.items() if name not in (*SIGNING_KEY_FIELDS, RETIRED, SOURCE)}
-    return kept | {
-        SIGNING_KEY_ID: key.id,
-        SIGNING_KEY_PEM: key.pem,
-        SIGNING_KEY_JWK: key.jwk,
-        RETIRED: [r.to_json() for r in retired],
-        SOURCE: source,
-    }
-
-
-def _pending_key_checked(pending: dict[str, Any]) -> str:
-    """The pending key's id, once a token signed with its PEM verified with its JWK."""
-    key_id, pem, jwk = (pending.get(name) for name in SIGNING_KEY_FIELDS)
-    if not (is_cloudflare_id(key_id) and isinstance(pem, str) and isinstance(jwk, str)):
-        raise SigningKeyRotationFailed("the pending version lacks a signing_key_id, _pem or _jwk")
-    now = int(time.time())  # the probe is checked now, whatever clock the retirement records use
-    try:
-        signer = parse_signing_key(key_id, pem_b64=pem)
-        public = parse_signing_key(key_id, jwk_b64=jwk).public_key
-        probe = stream_token(TokenRequest(PROBE_VIDEO, exp=now + 300, nbf=now - 60), signer)
-        verify_stream_token(probe, signer.id, public)
-    except (KeyMaterialError, jwt.InvalidTokenError) as exc:
-        raise SigningKeyRotationFailed(f"the pending signing key does not sign and verify: {exc}") from None
-    return signer.id
-
-
 @contextmanager
 def _credentials_checked() -> Iterator[None]:
     """Cloudflare refusing the secret's credentials fails the step by that name."""
     try:
         yield
     except UpstreamAuthRejected as refused:
-        raise UpstreamCredentialsRejected(
-            f"upstream credentials rejected: Cloudflare answered HTTP {refused.args[0]} to the secret's credentials"
-        ) from None
-
-
-def retired_keys(secret: dict[str, Any]) -> list[RetiredKey]:
-    """The secret's `retired_signing_keys` (a ConfigurationError when malformed)."""
-    records = secret.get(RETIRED, [])
-    if not isinstance(records, list):
-        raise ConfigurationError(f"the Cloudflare secret's {RETIRED} is not a list")
-    parsed = []
-    for record in records:
-        key_id = record.get("id") if isinstance(record, dict) else None
-        stamp = record.get("retired_at") if isinstance(record, dict) else None
-        if not is_cloudflare_id(key_id):
-            raise ConfigurationError(f"an entry of the Cloudflare secret's {RETIRED} has no 32-hex id")
-        try:
-            retired_at = None if stamp is None else int(datetime.fromisoformat(str(stamp)).timestamp())
-        except ValueError:
-            raise ConfigurationError(f"an entry of the Cloudflare secret's {RETIRED} has a bad retired_at") from None
-        parsed.append(RetiredKey(key_id.lower(), retired_at))
-    return parsed
-
-
-def _unique(records: list[RetiredKey]) -> list[RetiredKey]:
-    """One record per key: the latest retirement wins (later deletion is the safe side)."""
-    latest: dict[str, RetiredKey] = {}
-    for record in records:
-        seen = latest.get(record.id)
-        if seen is None or _later(record.retired_at, seen.retired_at):
-            latest[record.id] = record
-    return list(latest.values())
-
-
-def _later(stamp: int | None, than: int | None) -> bool:
-    """None (not stamped yet) is the latest of all."""
-    if than is None:
-        return False
-    return stamp is None or stamp > than
+        raise UpstreamCredentialsRejected.after(refused, "to the secret's credentials") from None
