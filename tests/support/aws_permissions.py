@@ -60,7 +60,9 @@ def _secret(parameters: dict[str, Any], region: str) -> str:
 
 
 def _table(parameters: dict[str, Any], region: str) -> str:
-    name = str(parameters["TableName"])
+    tables = list(parameters["RequestItems"]) if "RequestItems" in parameters else [parameters["TableName"]]
+    assert len(tables) == 1, f"a call on several tables ({tables}): not evaluated here"
+    name = str(tables[0])
     return name if name.startswith("arn:") else f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{name}"
 
 

@@ -54,8 +54,8 @@ class MintApp:
         raw = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
         return self.invoke(http_api_event("POST", path, raw, **event_options))
 
-    def mint(self, body: Any = None, video: str = VIDEO) -> Answer:
-        return self.post(f"/videos/{video}/token", body)
+    def mint(self, body: Any = None, video: str = VIDEO, **event_options: Any) -> Answer:
+        return self.post(f"/videos/{video}/token", body, **event_options)
 
     def mint_in_account(self, body: Any = None, account: str = ACCOUNT, video: str = VIDEO) -> Answer:
         return self.post(f"/accounts/{account}/stream/{video}/token", body)

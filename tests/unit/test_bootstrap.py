@@ -65,7 +65,7 @@ def test_a_burst_on_a_cold_container_builds_each_object_once(cold_container, mon
     services = burst(bootstrap.token_service)
     api_issuer = bootstrap.token_service().api
     assert isinstance(api_issuer, CloudflareApiIssuer)
-    clients = burst(api_issuer.api)  # the HTTP client, built on first use
+    clients = burst(api_issuer.client)  # the HTTP client, built on first use
 
     assert len({id(s) for s in services}) == 1
     assert len({id(c) for c in clients}) == 1

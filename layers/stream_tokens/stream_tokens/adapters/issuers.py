@@ -6,10 +6,11 @@ service's `TokenIssuer` port); the service makes the same answer of it whichever
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..domain.call_limits import CallLimits
+from ..domain.call_limits import CallBudget, CallLimits
 from ..domain.credentials import CloudflareCredentials
 from ..domain.errors import INVALID_VALUE, ConfigurationError, ErrorDetail, InvalidRequest
 from ..domain.model import TokenRequest
@@ -19,19 +20,69 @@ if TYPE_CHECKING:
     from .cloudflare_api import CloudflareStreamApi
 
 
+@dataclass(frozen=True)
+class ApiConnection:
+    """How this container reaches Cloudflare's API."""
+
+    base_url: str
+    connect_timeout: float
+    read_timeout: float
+    max_retries: int
+    pool_size: int
+    """Connections kept alive for concurrent calls (a batch's concurrency)."""
+
+
+@dataclass(frozen=True)
+class CallShare:
+    """The deployment's share of Cloudflare's rate limit: counted in `table` (when named), else
+    (and while it fails) this container's static split of `per_second`."""
+
+    table: str
+    calls_per_5_minutes: int
+    per_second: float
+
+
+def connect(connection: ApiConnection, share: CallShare | None) -> CloudflareStreamApi:
+    """A client of Cloudflare's API (its keep-alive session), spending `share` when given."""
+    from .budget_table import shared_call_budget  # noqa: PLC0415 - requests and the budget only when calling Cloudflare
+    from .cloudflare_api import CloudflareStreamApi  # noqa: PLC0415
+
+    calls = None
+    if share is not None:
+        static = CallBudget(share.per_second, burst=share.per_second * 60)
+        calls = shared_call_budget(share.table, share.calls_per_5_minutes, static)
+    return CloudflareStreamApi(
+        connection.base_url,
+        connect_timeout=connection.connect_timeout,
+        read_timeout=connection.read_timeout,
+        max_retries=connection.max_retries,
+        pool_size=connection.pool_size,
+        calls=calls,
+    )
+
+
 class CloudflareApiIssuer:
     """Asks Cloudflare's `POST /accounts/{account_id}/stream/{identifier}/token` for the token."""
 
     name = "api"
     remote = True
 
-    def __init__(self, api: Callable[[], CloudflareStreamApi]) -> None:
-        """`api` gives the client, built on first use (it loads `requests`, which a container that
-        only signs locally never needs)."""
-        self.api = api
+    def __init__(self, connection: ApiConnection, share: CallShare) -> None:
+        self.connection = connection
+        self.share = share
+        self._client: CloudflareStreamApi | None = None
+        self._lock = threading.Lock()
+
+    def client(self) -> CloudflareStreamApi:
+        """The container's client, built on first use (it loads `requests`, which a container that
+        only signs locally never needs), once whatever the concurrency."""
+        with self._lock:
+            if self._client is None:
+                self._client = connect(self.connection, self.share)
+            return self._client
 
     def issue(self, request: TokenRequest, credentials: CloudflareCredentials, limits: CallLimits) -> str:
-        return self.api().create_token(
+        return self.client().create_token(
             credentials.account_id, request.video_id, self.body(request), credentials.auth_headers(), limits
         )
 

@@ -86,7 +86,8 @@ class QuotaTable:
         try:
             self._dynamodb().update_item(**payload)
         except ClientError as exc:
-            return error_code(exc) or "ClientError", exc.response.get("Item") or {}
+            item = exc.response.get("Item")  # returned with ALL_OLD
+            return error_code(exc) or "ClientError", item if isinstance(item, dict) else {}
         except BotoCoreError as exc:
             return type(exc).__name__, {}
         return None, {}

@@ -15,19 +15,18 @@ from functools import cache, wraps
 from typing import TYPE_CHECKING, Protocol
 
 from ..adapters.entitlements import EntitlementFunction, EntitlementsTable
-from ..adapters.issuers import CloudflareApiIssuer, LocalIssuer
+from ..adapters.issuers import CloudflareApiIssuer, LocalIssuer, connect
 from ..adapters.policy_parameter import PolicyParameter
+from ..adapters.quota_table import QuotaTable
 from ..adapters.quotas import ContainerQuotas
 from ..adapters.secrets_manager import SecretsManagerCredentials
-from ..domain.call_limits import CallBudget
 from ..domain.policy import FUNCTION, TABLE
 from ..services.authorization import Authorization, FixedPolicy
 from ..services.minting import TokenService
-from ..services.ports import Entitlements, PolicySource
+from ..services.ports import Entitlements, PolicySource, QuotaCounter
 from .config import RotationSettings, Settings
 
 if TYPE_CHECKING:
-    from ..adapters.cloudflare_api import CloudflareStreamApi
     from ..services.rotation import SigningKeyRotation
 
 DEADLINE_MARGIN_MS = 250  # time kept back to answer after the last upstream attempt
@@ -58,7 +57,7 @@ def token_service() -> TokenService:
     credentials = SecretsManagerCredentials(
         settings.secret_id, settings.secret_max_age, with_signing_key=settings.signing_mode != "api"
     )
-    api = CloudflareApiIssuer(lambda: cloudflare_api(settings, pool_size=settings.upstream_concurrency, metered=True))
+    api = CloudflareApiIssuer(settings.api_connection(settings.upstream_concurrency), settings.call_share)
     return TokenService(
         settings.minting, credentials=credentials, api=api, local=LocalIssuer(), authorization=authorization(settings)
     )
@@ -74,30 +73,9 @@ def authorization(settings: Settings) -> Authorization:
         sources[TABLE] = EntitlementsTable(settings.entitlements_table)
     if settings.entitlement_function:
         sources[FUNCTION] = EntitlementFunction(settings.entitlement_function)
-    return Authorization(policies, sources, ContainerQuotas(), settings.caller_share)
-
-
-@_once
-def cloudflare_api(settings: Settings, *, pool_size: int, metered: bool) -> CloudflareStreamApi:
-    """An HTTP client of the container (its keep-alive session), built on first use. A metered
-    one spends the deployment's share of Cloudflare's rate limit: the budget table, this container's
-    CallBudget (its static split) when there is none or it fails."""
-    from ..adapters.budget_table import shared_call_budget  # noqa: PLC0415
-    from ..adapters.cloudflare_api import CloudflareStreamApi  # noqa: PLC0415 - requests only when calling Cloudflare
-
-    per_second = settings.upstream_calls_per_second
-    return CloudflareStreamApi(
-        settings.cloudflare_base_url,
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        max_retries=settings.max_retries,
-        pool_size=pool_size,
-        calls=shared_call_budget(
-            settings.budget_table, int(settings.calls_per_5_minutes), CallBudget(per_second, burst=per_second * 60)
-        )
-        if metered
-        else None,
-    )
+    table = settings.quota_table or settings.budget_table
+    quotas: QuotaCounter = QuotaTable(table) if table else ContainerQuotas()
+    return Authorization(policies, sources, quotas, settings.caller_share)
 
 
 @_once
@@ -108,7 +86,7 @@ def signing_key_rotation() -> SigningKeyRotation:
     from ..services.rotation import SigningKeyRotation  # noqa: PLC0415
 
     settings = RotationSettings.from_env()
-    api = cloudflare_api(settings.base, pool_size=1, metered=False)
+    api = connect(settings.base.api_connection(pool_size=1), share=None)
     return SigningKeyRotation(settings.retired_key_grace, SecretVersions(), api)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ..adapters.issuers import ApiConnection, CallShare
 from ..domain.errors import ConfigurationError
 from ..domain.model import DEFAULT_LIFETIME, MAX_LIFETIME
 from ..domain.policy import Policy, Quota
@@ -104,6 +105,15 @@ class Settings:
             upstream_concurrency=self.upstream_concurrency,
             batch_max_items=self.batch_max_items,
         )
+
+    def api_connection(self, pool_size: int) -> ApiConnection:
+        return ApiConnection(
+            self.cloudflare_base_url, self.connect_timeout, self.read_timeout, self.max_retries, pool_size
+        )
+
+    @property
+    def call_share(self) -> CallShare:
+        return CallShare(self.budget_table, int(self.calls_per_5_minutes), self.upstream_calls_per_second)
 
     @property
     def ceilings(self) -> Ceilings:

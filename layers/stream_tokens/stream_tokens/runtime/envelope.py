@@ -29,13 +29,16 @@ def failure(details: list[ErrorDetail]) -> dict[str, Any]:
 def outcome(result: SignedToken | StreamTokenError, *, at: str) -> dict[str, Any]:
     """The item at `at` of a batch's answer: the envelope, plus the HTTP status and the error
     type's name on failures (the name a Step Functions Catch would match for a single request).
-    A refused request's error pointers are rooted at the item."""
+    Error pointers are rooted at the item (an invalid request's error about the whole item points at it)."""
     if isinstance(result, StreamTokenError):
-        details = [_rooted(d, at) for d in result.details] if isinstance(result, InvalidRequest) else result.details
+        details = [_rooted(d, at, whole=isinstance(result, InvalidRequest)) for d in result.details]
         return failure(details) | {"status": result.status, "error_type": result.kind}
     return success(result.to_json())
 
 
-def _rooted(detail: ErrorDetail, at: str) -> ErrorDetail:
-    """The same error, its pointer inside the item at `at` (the message stays as it is)."""
+def _rooted(detail: ErrorDetail, at: str, *, whole: bool) -> ErrorDetail:
+    """The same error, its pointer inside the item at `at` (the message stays as it is); a detail
+    without a pointer keeps none, unless it is about the `whole` item."""
+    if detail.pointer is None and not whole:
+        return detail
     return ErrorDetail(detail.code, detail.message, at + (detail.pointer or ""))
