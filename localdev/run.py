@@ -28,6 +28,7 @@ from .standins.signing_keys import new_signing_key, public_jwk, secret_fields
 LOCAL_CUSTOMER_CODE = "localdev"
 BUDGET_TABLE = "stream-signed-urls-cloudflare-calls"  # in moto's DynamoDB, as template.yaml declares it
 LOCAL_POLICY_PARAMETER = "/stream-signed-urls/policy"
+TRY_BODY = json.dumps({"accessRules": [{"type": "ip.geoip.country", "action": "block", "country": ["KP"]}]})
 
 CORS_OFF = "off (ALLOWED_ORIGINS=https://your.site,... to allow browser origins, as AllowedOrigins does)"
 
@@ -128,7 +129,7 @@ def main() -> int:
         f"{signing}"
         f"CORS: {'origins ' + ', '.join(cors.allow_origins) if cors else CORS_OFF}\n\n"
         "Try:\n"
-        f"  curl -s -X POST {api.url}/videos/{video}/token -d '{{\"downloadable\": true}}'\n"
+        f"  curl -s -X POST {api.url}/videos/{video}/token -d '{TRY_BODY}'\n"
         f"  curl -s -X POST {api.url}/accounts/{account}/stream/{video}/token\n\n"
         "Ctrl-C to stop.",
         flush=True,

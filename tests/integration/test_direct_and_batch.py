@@ -52,7 +52,7 @@ def test_one_object_returns_the_result_object(direct, double):
     result = direct(event("direct.single"))
     assert set(result) == {"token", "video_id", "expires_at", "urls"}
     assert result["video_id"] == VIDEO
-    assert "mp4" in result["urls"]
+    assert "mp4" not in result["urls"]  # not downloadable
     assert double.token_requests()[0].body["accessRules"] == event("direct.single")["accessRules"]
 
 
@@ -301,7 +301,7 @@ def test_a_step_functions_batch_shares_its_batch_input(direct, double):
     assert [r.body.get("accessRules") for r in sent] == [
         event("direct.step-functions-batch")["BatchInput"]["accessRules"]
     ] * 2
-    assert [r.body.get("downloadable") for r in sorted(sent, key=lambda r: "downloadable" in r.body)] == [None, True]
+    assert sorted(r.body["nbf"] for r in sent)[0] == 1795435200  # the second item's own nbf
 
 
 def test_a_direct_failure_is_logged_and_counted_once(direct, double, capsys):

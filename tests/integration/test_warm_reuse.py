@@ -33,7 +33,7 @@ def use_signing_key(monkeypatch, moto_endpoint: str) -> dict:
 def test_warm_requests_through_the_api_read_the_secret_once_over_one_connection(app, double, aws_calls):
     reads, connections = aws_calls.secret_reads(), double.connections
     for _ in range(WARM):
-        answer = app.mint({"downloadable": True})
+        answer = app.mint({"accessRules": []})
         assert answer.status == 200, answer.body
     assert aws_calls.secret_reads() - reads == 1
     assert double.connections - connections == 1
@@ -46,7 +46,7 @@ def test_warm_locally_signed_requests_read_the_secret_once_and_call_nobody(
     use_signing_key(monkeypatch, moto_endpoint)
     reads = aws_calls.secret_reads()
     for _ in range(WARM):
-        answer = app.mint({"downloadable": True})
+        answer = app.mint({"accessRules": []})
         assert answer.status == 200, answer.body
         sensitive(answer.body["result"]["token"])
     assert aws_calls.secret_reads() - reads == 1

@@ -135,19 +135,24 @@ def tokens_issued_audit(caller: dict[str, str], rule: str, tokens: list[dict[str
     """One log line per issued token (`message` "token issued", the caller, the rule, the token's
     audit fields: never the token), and the TokensIssued count per issuer.
 
-    The lines carry the logger's keys (correlation id, Lambda context) and are written at once:
+    The lines carry the invocation's request and correlation ids and are written at once:
     formatting each through the logger cost a tenth of a batch token's time.
     """
     if not tokens:
         return
     if logger.log_level <= logging.INFO:
         base = {"level": "INFO", "message": "token issued", "timestamp": _now(), "service": SERVICE}
-        base |= logger.get_current_keys() | {"caller": caller, "rule": rule}
+        context = logger.get_current_keys()
+        base |= {key: context[key] for key in _AUDIT_CONTEXT if key in context} | {"caller": caller, "rule": rule}
         sys.stdout.write(
             "".join(json.dumps(base | token, separators=(",", ":"), default=str) + "\n" for token in tokens)
         )
     for issuer, count in Counter(token["issuer"] for token in tokens).items():
         tokens_issued(issuer, count)
+
+
+_AUDIT_CONTEXT = ("function_request_id", "correlation_id")
+"""The invocation's keys an audit line carries (the log stream says which function)."""
 
 
 def policy_rejected(reason: str) -> None:

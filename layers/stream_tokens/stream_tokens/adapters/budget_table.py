@@ -12,14 +12,13 @@ from ..domain.call_limits import CallBudget, CallSpender
 from ..domain.call_window import CallCounts
 from .aws_errors import error_code
 from .shared_budget import BudgetStoreUnavailable, SharedCallBudget
+from .table_item import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:  # botocore is imported when the first call is made
     from botocore.exceptions import ClientError
 
 CONNECT_TIMEOUT_SECONDS = 0.5  # DynamoDB's, per attempt (two attempts): then the static share
 READ_TIMEOUT_SECONDS = 0.5
-KEY_ATTRIBUTE = "budget"  # template.yaml's KeySchema
-TTL_ATTRIBUTE = "expires_at"  # template.yaml's TimeToLiveSpecification
 BUDGET_KEY = "cloudflare-api-calls"
 
 

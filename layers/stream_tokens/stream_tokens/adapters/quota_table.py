@@ -19,8 +19,8 @@ from ..domain.errors import QuotaUnavailable
 from ..domain.policy import Quota, Spent
 from . import aws_request
 from .aws_errors import error_code
-from .budget_table import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 from .quotas import window_of
+from .table_item import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
 USED = "used"
 _CONDITION_FAILED = "ConditionalCheckFailedException"

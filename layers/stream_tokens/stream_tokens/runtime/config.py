@@ -126,8 +126,9 @@ class Settings:
 
     @property
     def caller_share(self) -> int | None:
-        """The most calls to Cloudflare one caller may make in 5 minutes (None in local signing)."""
-        if self.signing_mode == "local":
+        """The most calls to Cloudflare one caller may make in 5 minutes (None: no part of its own,
+        in local signing or when a caller may have the whole share, which the budget already bounds)."""
+        if self.signing_mode == "local" or self.caller_share_percent >= 100:
             return None
         return max(1, int(self.calls_per_5_minutes * self.caller_share_percent / 100))
 
