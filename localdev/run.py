@@ -52,9 +52,23 @@ def wait_for_stop_signal() -> signal.Signals:
     return signal.Signals(signal.sigwait(STOP_SIGNALS))
 
 
+def cors_settings() -> tuple[Cors | None, list[str]]:
+    """CORS for ALLOWED_ORIGINS, as the stack's AllowedOrigins: refused (with CloudFormation's
+    messages) where the stack would refuse it. `*` needs AUTH_MODE=NONE, as it needs AuthMode NONE."""
+    origins = os.environ.get("ALLOWED_ORIGINS", "")
+    refused = template.refusals({"AllowedOrigins": origins, "AuthMode": os.environ.get("AUTH_MODE", "IAM")})
+    return (None, refused) if refused else (Cors.configured(origins), [])
+
+
 def main() -> int:
     hold_stop_signals()
     port = int(os.environ.get("PORT", "3000"))
+    cors, refused = cors_settings()
+    if refused:
+        print(
+            "ALLOWED_ORIGINS refused, as the stack would refuse AllowedOrigins:", *refused, sep="\n  ", file=sys.stderr
+        )
+        return 2
     real_token = os.environ.get("CLOUDFLARE_API_TOKEN")
     real_account = os.environ.get("CLOUDFLARE_ACCOUNT_ID")
 
@@ -86,7 +100,6 @@ def main() -> int:
         )
     )
     app = stack.load_function("mint_http")
-    cors = Cors.configured(os.environ.get("ALLOWED_ORIGINS", ""))  # as the AllowedOrigins parameter
     try:
         api = LocalHttpApi(
             app.lambda_handler,
