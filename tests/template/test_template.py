@@ -174,7 +174,8 @@ def test_every_suppressed_finding_says_why():
             assert len(line.split("#", 1)[1].strip()) > 20, line
     # issue 15: the alarm topic's KMS key and its email subscription's redrive (each says why);
     # issue 13: the budget table's point-in-time recovery and customer managed key
-    assert skipped == 28  # issue 22: the results queue's SSE-SQS (CKV_AWS_27) and its missing redrive (ES6000)
+    # issue 22: the results queue's SSE-SQS and redrive; the rotation switch's log group, function and cfn-lint
+    assert skipped == 35
 
 
 def test_signing_key_rotation_is_wired_with_least_privilege_and_on_unless_disabled():
@@ -213,15 +214,30 @@ def test_signing_key_rotation_is_wired_with_least_privilege_and_on_unless_disabl
         "SourceArn": {"!Ref": "CloudflareSecretArn"},
     }
     assert "ReservedConcurrentExecutions" not in function, "no reservation: it would count even with rotation off"
-    schedule = RESOURCES["CloudflareSecretRotationSchedule"]
+    # issue 22: a custom resource turns rotation on (RotateSecret, a first rotation at once), as
+    # AWS::SecretsManager::RotationSchedule did, which the Serverless Application Repository refuses
+    schedule = RESOURCES["CloudflareSecretRotation"]
+    assert schedule["Type"] == "AWS::CloudFormation::CustomResource"
     assert schedule["Condition"] == "RotateSigningKey"
     assert schedule["DependsOn"] == "RotateSigningKeyPermission"
     assert T["Conditions"]["RotateSigningKey"] == {"!Equals": [{"!Ref": "SigningKeyRotation"}, "enabled"]}
     assert T["Parameters"]["SigningKeyRotation"]["Default"] == "enabled"
-    # Secrets Manager rotates at once when the schedule is created (a key from the first minutes)
-    assert schedule["Properties"]["RotateImmediatelyOnUpdate"] is True
-    assert schedule["Properties"]["SecretId"] == {"!Ref": "CloudflareSecretArn"}
-    assert schedule["Properties"]["RotationRules"] == {"ScheduleExpression": {"!Ref": "SigningKeyRotationSchedule"}}
+    assert schedule["Properties"] == {
+        "ServiceToken": {"!GetAtt": "TurnOnRotationFunction.Arn"},
+        "SecretId": {"!Ref": "CloudflareSecretArn"},
+        "RotationLambdaARN": {"!GetAtt": "RotateSigningKeyFunction.Arn"},
+        "ScheduleExpression": {"!Ref": "SigningKeyRotationSchedule"},
+    }
+    switch = [
+        (s["Action"], s["Resource"])
+        for p in RESOURCES["TurnOnRotationFunctionRole"]["Properties"]["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+    ]
+    assert switch == [
+        (["secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret"], {"!Ref": "CloudflareSecretArn"}),
+        ("lambda:InvokeFunction", {"!GetAtt": "RotateSigningKeyFunction.Arn"}),
+        (["logs:CreateLogStream", "logs:PutLogEvents"], {"!GetAtt": "TurnOnRotationFunctionLogGroup.Arn"}),
+    ]
     grace = T["Parameters"]["RetiredKeyGraceSeconds"]
     assert grace["MinValue"] >= 86400 + 3600
     assert grace["Default"] >= grace["MinValue"]
