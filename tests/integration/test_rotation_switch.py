@@ -130,3 +130,17 @@ def test_a_refused_rotation_is_answered_failed_and_the_calls_are_the_roles(
         ("TurnOnRotationFunction", "secretsmanager:CancelRotateSecret"),
     }
     assert denied(calls) == []
+
+
+def test_a_new_secret_is_a_new_resource_so_that_cloudformation_turns_the_old_ones_rotation_off(
+    function_env, secret_arn, response_url, stubbed
+):
+    url, answers = response_url
+    other = secret_arn.rsplit(":", 1)[0] + ":another-Zz09Qq"
+    stubbed.add_response("rotate_secret", {"ARN": other}, None)
+    update = event("Update", other, url) | {"PhysicalResourceId": f"{secret_arn}/rotation"}  # the old secret's
+    stack.load_function("turn_on_rotation").lambda_handler(update, LambdaContext())
+    assert [(a["Status"], a["PhysicalResourceId"]) for a in answers] == [("SUCCESS", f"{other}/rotation")]
+    stubbed.add_client_error("cancel_rotate_secret", "InvalidRequestException", expected_params={"SecretId": other})
+    stack.load_function("turn_on_rotation").lambda_handler(event("Delete", other, url), LambdaContext())
+    assert answers[-1]["Status"] == "SUCCESS"  # a secret scheduled for deletion must not block the stack's

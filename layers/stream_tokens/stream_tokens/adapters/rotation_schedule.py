@@ -29,9 +29,14 @@ class RotationSchedule:
         )
 
     def turn_off(self, secret_id: str) -> None:
-        """No more rotations (a rotation under way is cancelled); a secret already gone is no error."""
+        """No more rotations (a rotation under way is cancelled). A secret already gone, or one
+        Secrets Manager will not change (scheduled for deletion), is no error: a stack must be able
+        to delete this resource whatever became of the secret."""
         try:
             self._client.cancel_rotate_secret(SecretId=secret_id)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            if exc.response.get("Error", {}).get("Code") not in _NOTHING_TO_TURN_OFF:
                 raise
+
+
+_NOTHING_TO_TURN_OFF = {"ResourceNotFoundException", "InvalidRequestException"}

@@ -35,7 +35,9 @@ def _answer(event: dict[str, Any], status: str, physical_id: str, reason: str) -
     return {
         "Status": status,
         "Reason": reason or status,
-        "PhysicalResourceId": event.get("PhysicalResourceId", physical_id),
+        # the secret's: a new SecretId is a new resource, and CloudFormation then deletes the old
+        # one (turning the old secret's rotation off)
+        "PhysicalResourceId": physical_id,
         "StackId": event["StackId"],
         "RequestId": event["RequestId"],
         "LogicalResourceId": event["LogicalResourceId"],
