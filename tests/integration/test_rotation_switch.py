@@ -133,10 +133,11 @@ def test_a_refused_rotation_is_answered_failed_and_the_calls_are_the_roles(
 
 
 def test_a_new_secret_is_a_new_resource_so_that_cloudformation_turns_the_old_ones_rotation_off(
-    function_env, secret_arn, response_url, stubbed
+    function_env, secret_arn, response_url, stubbed, monkeypatch
 ):
     url, answers = response_url
     other = secret_arn.rsplit(":", 1)[0] + ":another-Zz09Qq"
+    monkeypatch.setenv("CLOUDFLARE_SECRET_ARN", other)  # the stack updated to the new CloudflareSecretArn
     stubbed.add_response("rotate_secret", {"ARN": other}, None)
     update = event("Update", other, url) | {"PhysicalResourceId": f"{secret_arn}/rotation"}  # the old secret's
     stack.load_function("turn_on_rotation").lambda_handler(update, LambdaContext())
