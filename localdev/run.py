@@ -54,6 +54,11 @@ def wait_for_stop_signal() -> signal.Signals:
     return signal.Signals(signal.sigwait(STOP_SIGNALS))
 
 
+def auth_mode() -> str:
+    """AUTH_MODE, as the stack's AuthMode: NONE (the default here: no authorizer in front) or JWT."""
+    return os.environ.get("AUTH_MODE", "") or "NONE"
+
+
 def policy_parameter(endpoint: str) -> dict[str, str]:
     """POLICY=path/to/policy.json: that document in an SSM parameter, as deployed (docs/policy.md)."""
     path = os.environ.get("POLICY", "")
@@ -63,9 +68,23 @@ def policy_parameter(endpoint: str) -> dict[str, str]:
         return stack.create_policy_parameter(endpoint, LOCAL_POLICY_PARAMETER, document.read())
 
 
+def cors_settings() -> tuple[Cors | None, list[str]]:
+    """CORS for ALLOWED_ORIGINS, as the stack's AllowedOrigins: refused (with CloudFormation's
+    messages) where the stack would refuse it. `*` needs AUTH_MODE=NONE, as it needs AuthMode NONE."""
+    origins = os.environ.get("ALLOWED_ORIGINS", "")
+    refused = template.refusals({"AllowedOrigins": origins, "AuthMode": auth_mode()})
+    return (None, refused) if refused else (Cors.configured(origins), [])
+
+
 def main() -> int:
     hold_stop_signals()
     port = int(os.environ.get("PORT", "3000"))
+    cors, refused = cors_settings()
+    if refused:
+        print(
+            "ALLOWED_ORIGINS refused, as the stack would refuse AllowedOrigins:", *refused, sep="\n  ", file=sys.stderr
+        )
+        return 2
     real_token = os.environ.get("CLOUDFLARE_API_TOKEN")
     real_account = os.environ.get("CLOUDFLARE_ACCOUNT_ID")
 
@@ -90,7 +109,7 @@ def main() -> int:
                 "CLOUDFLARE_BASE_URL": base_url,
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
                 "SIGNING_MODE": os.environ.get("SIGNING_MODE", "auto"),
-                "AUTH_MODE": os.environ.get("AUTH_MODE", "NONE"),  # as the AuthMode parameter
+                "AUTH_MODE": auth_mode(),
                 # the double has no rate limit to protect; the real API keeps the template's share
                 **({"UPSTREAM_CALLS_PER_5_MINUTES": "1000000000"} if double is not None else {}),
                 **budget_table,
@@ -99,7 +118,6 @@ def main() -> int:
         )
     )
     app = stack.load_function("mint_http")
-    cors = Cors.configured(os.environ.get("ALLOWED_ORIGINS", ""))  # as the AllowedOrigins parameter
     try:
         api = LocalHttpApi(
             app.lambda_handler,

@@ -3,9 +3,10 @@
 `check` holds the template's AWS::ServerlessRepo::Application metadata to the package: the version
 is pyproject.toml's (the one version number), the files it names exist, the source URL is the
 project's at that version's tag, and the names follow SAR's patterns. It also lists the resource
-types the transformed template creates that SAR's list of supported resources does not confirm,
-and the capabilities a consumer must acknowledge. `template` writes the template `sam package`
-uploads: the OpenAPI document inlined where template.yaml includes it with AWS::Include, so that
+types the transformed template creates that SAR's list of supported resources (kept in
+operations/sar_supported_resources.txt) does not name, which fail the check, and the
+capabilities a consumer must acknowledge. `template` writes the template `sam package` uploads:
+the OpenAPI document inlined where template.yaml includes it with AWS::Include, so that
 the published application carries its whole API definition and depends on no file in the
 publisher's bucket at deploy time.
 """
@@ -29,30 +30,17 @@ TEMPLATE = ROOT / "template.yaml"
 API_DOCUMENT = ROOT / "openapi.yaml"
 METADATA_KEY = "AWS::ServerlessRepo::Application"
 SUPPORTED_RESOURCES = "https://docs.aws.amazon.com/serverlessrepo/latest/devguide/list-supported-resources.html"
-# Types this template creates that the list of supported resources names (its copy in
-# awsdocs/aws-serverlessrepo-developer-guide, doc_source/list-supported-resources.md, as read for
-# issue 15; the live page has grown since, and could not be read in full offline).
-LISTED = frozenset(
-    {
-        "AWS::ApiGatewayV2::Api",
-        "AWS::ApiGatewayV2::Stage",
-        "AWS::CloudWatch::Alarm",
-        "AWS::CloudWatch::Dashboard",
-        "AWS::DynamoDB::Table",
-        "AWS::Events::Rule",
-        "AWS::IAM::Role",
-        "AWS::Lambda::Function",
-        "AWS::Lambda::LayerVersion",
-        "AWS::Lambda::Permission",
-        "AWS::Logs::LogGroup",
-        "AWS::Logs::MetricFilter",
-        "AWS::SNS::Subscription",
-        "AWS::SNS::Topic",
-        "AWS::SQS::Queue",
-        "AWS::SQS::QueuePolicy",
-        "AWS::SSM::Parameter",
-    }
-)
+SUPPORTED_LIST = Path(__file__).resolve().parent / "sar_supported_resources.txt"
+
+
+def supported_resources(path: Path = SUPPORTED_LIST) -> frozenset[str]:
+    """SAR's list of supported resource types, as kept in the repository (its source and date in
+    the file's header): one type a line, `#` starts a comment."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return frozenset(line for line in lines if line)
+
+
+LISTED = supported_resources()
 IAM = frozenset({"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Group"})
 RESOURCE_POLICIES = frozenset(
     {"AWS::Lambda::Permission", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::S3::BucketPolicy"}
@@ -195,8 +183,8 @@ def main(argv: list[str]) -> int:
         unconfirmed = sorted(types - LISTED)
         print(f"version {version()}; consumers acknowledge {' '.join(capabilities(types, template))}")
         if unconfirmed:
-            print(f"not confirmed by {SUPPORTED_RESOURCES} as read here: {', '.join(unconfirmed)}")
-        return 1 if problems else 0
+            print(f"not on {SUPPORTED_RESOURCES} ({SUPPORTED_LIST.name}): {', '.join(unconfirmed)}", file=sys.stderr)
+        return 1 if problems or unconfirmed else 0
     if argv[:1] == ["template"] and len(argv) == 3:
         publish_template(Path(argv[1]), Path(argv[2]))
         return 0

@@ -150,6 +150,38 @@ def condition_values(parameters: dict[str, Any]) -> dict[str, bool]:
     return conditions
 
 
+def refusals(parameters: dict[str, str]) -> list[str]:
+    """Why CloudFormation would refuse a stack with these parameter values (defaults for the
+    others): each value against its AllowedPattern (Java regex matched against the whole value;
+    these read the same in Python), then template.yaml's Rules. Empty: it would not refuse."""
+    declared = template()["Parameters"]
+    values = {name: str(p.get("Default", "")) for name, p in declared.items()} | parameters
+    found = [
+        f"{name}: {declared[name].get('ConstraintDescription', 'must match ' + declared[name]['AllowedPattern'])}"
+        for name, value in parameters.items()
+        if "AllowedPattern" in declared[name] and not re.fullmatch(declared[name]["AllowedPattern"], value)
+    ]
+
+    def evaluate(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        (function, argument), *_ = node.items()
+        if function == "!Ref":
+            listed = declared.get(argument, {}).get("Type") == "CommaDelimitedList"
+            return [item.strip() for item in values[argument].split(",")] if listed else values[argument]
+        operands = [evaluate(a) for a in argument]
+        if function in ("!Equals", "!Contains"):
+            return operands[0] == operands[1] if function == "!Equals" else operands[1] in operands[0]
+        if function in ("!Not", "!And", "!Or"):
+            return not operands[0] if function == "!Not" else (all if function == "!And" else any)(operands)
+        raise ValueError(f"rule function {function} is not known here")
+
+    for rule in template().get("Rules", {}).values():
+        if evaluate(rule.get("RuleCondition", True)):
+            found += [a["AssertDescription"] for a in rule["Assertions"] if not evaluate(a["Assert"])]
+    return found
+
+
 def resolved(node: Any, conditions: dict[str, bool], parameters: dict[str, Any]) -> Any:
     """`node` after CloudFormation's Fn::If and Ref to `parameters` (Fn::Sub, Fn::GetAtt and Ref to
     resources stay as they are)."""

@@ -3,6 +3,7 @@ AllowedOrigins (a preflight answered without the function, CORS headers on cross
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from localdev.standins.examples import VIDEO
@@ -67,5 +68,37 @@ def test_without_allowed_origins_there_is_no_cors():
         assert minted.status_code == 200
         assert "Access-Control-Allow-Origin" not in minted.headers
         sensitive(minted.json()["result"]["token"])
+    finally:
+        stop(process, printed)
+
+
+@pytest.mark.parametrize(
+    ("origins", "auth_mode", "says"),
+    [
+        ("http://video.example.com", None, "https://host"),
+        ("https://video.example.com/", None, "without spaces or paths"),
+        ("*", "JWT", "only for AuthMode NONE"),
+    ],
+)
+def test_make_run_refuses_to_start_with_origins_the_stack_would_refuse(origins, auth_mode, says):
+    """The same checks as the deployment's (AllowedOrigins' pattern, the AnyOriginOnlyWithoutAuth
+    rule): `make run` prints CloudFormation's message and exits 2 before it listens."""
+    extra = {"ALLOWED_ORIGINS": origins} | ({"AUTH_MODE": auth_mode} if auth_mode else {})
+    process = start_make_run(free_port(), extra)
+    output, _ = process.communicate(timeout=60)
+    print(output)
+    assert process.returncode == 2
+    assert "ALLOWED_ORIGINS refused" in output
+    assert says in output
+    assert "Ctrl-C to stop" not in output
+
+
+def test_make_run_allows_any_origin_when_told_the_api_has_no_authorization():
+    port = free_port()
+    process = start_make_run(port, {"ALLOWED_ORIGINS": "*", "AUTH_MODE": "NONE"})
+    printed = []
+    try:
+        printed = read_banner(process)
+        assert "CORS: origins *" in "".join(printed)
     finally:
         stop(process, printed)

@@ -142,10 +142,13 @@ def test_every_aws_call_the_suite_made_was_allowed_by_the_role_as_written(aws_ca
         "MintFunction",
         "MintDirectFunction",
         "RotateSigningKeyFunction",
+        "TurnOnRotationFunction",  # issue 22: the custom resource that turns rotation on
     }
 
 
-@pytest.mark.parametrize("function", ["MintFunction", "MintDirectFunction", "RotateSigningKeyFunction"])
+@pytest.mark.parametrize(
+    "function", ["MintFunction", "MintDirectFunction", "RotateSigningKeyFunction", "TurnOnRotationFunction"]
+)
 def test_the_role_lets_lambda_write_the_functions_log_streams(function):
     """Calls Lambda makes with the role for the function (not recorded: the code does not make them),
     checked against the ARNs AWS documents: a log group's Arn attribute ends in ":*", and a stream
@@ -157,3 +160,17 @@ def test_the_role_lets_lambda_write_the_functions_log_streams(function):
         assert decision(AwsCall(function, action, stream, ())) == "allowed"
     elsewhere = stream.replace(name, "/aws/lambda/another-function")
     assert decision(AwsCall(function, "logs:PutLogEvents", elsewhere, ())) == "no statement of its role allows it"
+
+
+def test_the_direct_functions_role_lets_lambda_destinations_send_to_its_queues_and_nowhere_else():
+    """Calls Lambda Destinations make with the direct function's role (issue 22): to its results and
+    failure queues, never to an event bus."""
+    queue = "arn:aws:sqs:us-east-1:123456789012:{}"
+    for name in ("MintResultsQueue", "MintFailureQueue"):
+        assert decision(AwsCall("MintDirectFunction", "sqs:SendMessage", queue.format(name), ())) == "allowed"
+    elsewhere = AwsCall("MintDirectFunction", "sqs:SendMessage", queue.format("another-queue"), ())
+    assert decision(elsewhere) == "no statement of its role allows it"
+    default_bus = AwsCall(
+        "MintDirectFunction", "events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/default", ()
+    )
+    assert decision(default_bus) == "no statement of its role allows it"

@@ -76,14 +76,19 @@ def test_no_function_reserves_concurrency_by_default():
     reservation fails its deployment."""
     assert template()["Parameters"]["ReservedConcurrency"]["Default"] == 0
     functions = {n: r for n, r in deployed().items() if r["Type"] == "AWS::Lambda::Function"}
-    assert len(functions) == 3
+    assert len(functions) == 4  # the two minting functions, the rotation and its switch (issue 22)
     assert [n for n, r in functions.items() if "ReservedConcurrentExecutions" in r["Properties"]] == []
 
 
 def test_a_reservation_is_still_possible_for_the_minting_functions():
     functions = {n: r for n, r in deployed(ReservedConcurrency="3").items() if r["Type"] == "AWS::Lambda::Function"}
     reserved = {n: r["Properties"].get("ReservedConcurrentExecutions") for n, r in functions.items()}
-    assert reserved == {"MintFunction": "3", "MintDirectFunction": "3", "RotateSigningKeyFunction": None}
+    assert reserved == {
+        "MintFunction": "3",
+        "MintDirectFunction": "3",
+        "RotateSigningKeyFunction": None,
+        "TurnOnRotationFunction": None,
+    }
 
 
 @pytest.mark.parametrize("parameters", [{}, {"AuthMode": "JWT", "JwtIssuer": "https://i.example", "JwtAudience": "a"}])
@@ -111,12 +116,13 @@ def test_a_name_over_its_limit_is_caught():
 
 
 def test_a_default_deployment_rotates_the_signing_key_once_at_creation():
-    (schedule,) = [r for r in deployed().values() if r["Type"] == "AWS::SecretsManager::RotationSchedule"]
-    assert schedule["Properties"]["RotateImmediatelyOnUpdate"] is True
+    """The custom resource's RotateSecret rotates at once (tests/unit/test_rotation_switch.py)."""
+    (switch,) = [r for r in deployed().values() if r["Type"] == "AWS::CloudFormation::CustomResource"]
+    assert set(switch["Properties"]) == {"ServiceToken", "SecretId", "RotationLambdaARN", "ScheduleExpression"}
     assert not [
         r
         for r in deployed(SigningKeyRotation="disabled").values()
-        if r["Type"] == "AWS::SecretsManager::RotationSchedule"
+        if r["Type"] == "AWS::CloudFormation::CustomResource"
     ]
 
 

@@ -57,15 +57,38 @@ def test_the_changelog_keeps_a_changelog_with_this_version():
     assert text.index("## [Unreleased]") < text.index(f"## [{publish.version()}]")
 
 
-def test_sar_resource_types_and_capabilities():
-    """What the transformed template creates, against SAR's list of supported resources: any type
-    not confirmed there is listed in docs/publishing.md, so that a new one gets looked at."""
-    types = publish.resource_types(TEMPLATE)
-    unconfirmed = types - publish.LISTED
-    assert unconfirmed == {"AWS::Lambda::EventInvokeConfig", "AWS::SecretsManager::RotationSchedule"}
-    publishing = (ROOT / "docs" / "publishing.md").read_text()
-    assert all(kind in publishing for kind in unconfirmed)
+def test_every_resource_type_of_the_published_template_is_on_sars_list(tmp_path):
+    """The template `make publish` sends, transformed as SAR's deployment would, creates only types
+    on SAR's list of supported resources as kept in operations/sar_supported_resources.txt (issue
+    22: the rotation is a custom resource, results go to a queue, never an event bus)."""
+    output = tmp_path / "publish.json"
+    publish.publish_template(ROOT / "template.yaml", output)
+    published = json.loads(output.read_text())
+    types = publish.resource_types(published)
+    assert types - publish.LISTED == set()
+    assert "AWS::CloudFormation::CustomResource" in types  # what turns rotation on
+    assert not {t for t in types if t.startswith("AWS::SecretsManager::")}
+    assert "AWS::Events::EventBus" not in types
     assert publish.capabilities(types, TEMPLATE) == ["CAPABILITY_IAM", "CAPABILITY_RESOURCE_POLICY"]
+
+
+def test_the_kept_list_says_where_and_when_it_comes_from_and_leaves_out_what_aws_does_not_list():
+    header = publish.SUPPORTED_LIST.read_text().split("\nAWS::", 1)[0]
+    assert "https://docs.aws.amazon.com/serverlessrepo/latest/devguide/list-supported-resources.html" in header
+    assert "2026-12-04" in header
+    listed = publish.supported_resources()
+    assert len(listed) > 100
+    assert {"AWS::CloudFormation::CustomResource", "AWS::Lambda::EventInvokeConfig", "AWS::SQS::QueuePolicy"} <= listed
+    assert (
+        not {"AWS::SecretsManager::RotationSchedule", "AWS::SecretsManager::Secret", "AWS::Events::EventBus"} & listed
+    )
+
+
+def test_a_type_not_on_the_list_fails_the_publish_check(monkeypatch, capsys):
+    monkeypatch.setattr(publish, "LISTED", publish.LISTED - {"AWS::SQS::Queue"})
+    monkeypatch.setattr(publish, "metadata_problems", lambda template: [])
+    assert publish.main(["check"]) == 1
+    assert "AWS::SQS::Queue" in capsys.readouterr().err
 
 
 def test_the_published_template_carries_the_api_document_inline(tmp_path):

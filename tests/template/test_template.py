@@ -122,11 +122,16 @@ def test_the_direct_function_is_wired_to_eventbridge_and_lambda_destinations():
     assert (direct["CodeUri"], direct["Handler"]) == ("functions/mint_direct/", "app.lambda_handler")
     assert sorted(p.name for p in (ROOT / "functions" / "mint_direct").iterdir() if p.suffix == ".py") == ["app.py"]
     rule = direct["Events"]["TokenRequested"]
-    pattern = {"source": [{"!Ref": "DirectEventSource"}], "detail-type": [{"!Ref": "DirectDetailType"}]}
+    pattern = {
+        "account": [{"!Ref": "AWS::AccountId"}],
+        "source": [{"!Ref": "DirectEventSource"}],
+        "detail-type": [{"!Ref": "DirectDetailType"}],
+    }
     assert rule["Type"] == "EventBridgeRule"
     assert rule["Properties"]["Pattern"] == pattern
     assert rule["Properties"]["DeadLetterConfig"] == {"Arn": {"!GetAtt": "MintFailureQueue.Arn"}}
     queue_policy = RESOURCES["MintFailureQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert queue_policy["Effect"] == "Allow"
     assert queue_policy["Condition"] == {
         "ArnEquals": {"aws:SourceArn": {"!GetAtt": "MintDirectFunctionTokenRequested.Arn"}}
     }
@@ -134,8 +139,7 @@ def test_the_direct_function_is_wired_to_eventbridge_and_lambda_destinations():
     assert T["Parameters"]["DirectAsyncRetries"]["Default"] == 0
     assert "DirectEventsDoNotLoop" in T["Rules"]
     destinations = direct["EventInvokeConfig"]["DestinationConfig"]
-    default_bus = {"!Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}
-    assert destinations["OnSuccess"] == {"Type": "EventBridge", "Destination": default_bus}
+    assert destinations["OnSuccess"] == {"Type": "SQS", "Destination": {"!GetAtt": "MintResultsQueue.Arn"}}
     assert destinations["OnFailure"] == {"Type": "SQS", "Destination": {"!GetAtt": "MintFailureQueue.Arn"}}
     assert RESOURCES["MintFailureQueue"]["Properties"]["SqsManagedSseEnabled"] is True
     statements = [
@@ -146,11 +150,10 @@ def test_the_direct_function_is_wired_to_eventbridge_and_lambda_destinations():
     assert [(s["Action"], s["Resource"]) for s in statements] == [
         ("secretsmanager:GetSecretValue", {"!Ref": "CloudflareSecretArn"}),
         (["logs:CreateLogStream", "logs:PutLogEvents"], {"!GetAtt": "MintDirectFunctionLogGroup.Arn"}),
-        ("events:PutEvents", default_bus),
-        ("sqs:SendMessage", {"!GetAtt": "MintFailureQueue.Arn"}),
+        ("sqs:SendMessage", [{"!GetAtt": "MintResultsQueue.Arn"}, {"!GetAtt": "MintFailureQueue.Arn"}]),
         (BUDGET_STATEMENT["Action"], BUDGET_STATEMENT["Resource"]),
     ]
-    assert {"MintDirectFunctionArn", "MintFailureQueueUrl"} <= set(T["Outputs"])
+    assert {"MintDirectFunctionArn", "MintFailureQueueUrl", "MintResultsQueueUrl"} <= set(T["Outputs"])
     env = function_environment({})
     assert (env["BATCH_MAX_ITEMS"], env["UPSTREAM_CONCURRENCY"]) == ("100", "4")
 
@@ -171,7 +174,8 @@ def test_every_suppressed_finding_says_why():
             assert len(line.split("#", 1)[1].strip()) > 20, line
     # issue 15: the alarm topic's KMS key and its email subscription's redrive (each says why);
     # issue 13: the budget table's point-in-time recovery and customer managed key
-    assert skipped == 26
+    # issue 22: the results queue's SSE-SQS and redrive; the rotation switch's log group, function and cfn-lint
+    assert skipped == 35
 
 
 def test_signing_key_rotation_is_wired_with_least_privilege_and_on_unless_disabled():
@@ -210,15 +214,30 @@ def test_signing_key_rotation_is_wired_with_least_privilege_and_on_unless_disabl
         "SourceArn": {"!Ref": "CloudflareSecretArn"},
     }
     assert "ReservedConcurrentExecutions" not in function, "no reservation: it would count even with rotation off"
-    schedule = RESOURCES["CloudflareSecretRotationSchedule"]
+    # issue 22: a custom resource turns rotation on (RotateSecret, a first rotation at once), as
+    # AWS::SecretsManager::RotationSchedule did, which the Serverless Application Repository refuses
+    schedule = RESOURCES["CloudflareSecretRotation"]
+    assert schedule["Type"] == "AWS::CloudFormation::CustomResource"
     assert schedule["Condition"] == "RotateSigningKey"
     assert schedule["DependsOn"] == "RotateSigningKeyPermission"
     assert T["Conditions"]["RotateSigningKey"] == {"!Equals": [{"!Ref": "SigningKeyRotation"}, "enabled"]}
     assert T["Parameters"]["SigningKeyRotation"]["Default"] == "enabled"
-    # Secrets Manager rotates at once when the schedule is created (a key from the first minutes)
-    assert schedule["Properties"]["RotateImmediatelyOnUpdate"] is True
-    assert schedule["Properties"]["SecretId"] == {"!Ref": "CloudflareSecretArn"}
-    assert schedule["Properties"]["RotationRules"] == {"ScheduleExpression": {"!Ref": "SigningKeyRotationSchedule"}}
+    assert schedule["Properties"] == {
+        "ServiceToken": {"!GetAtt": "TurnOnRotationFunction.Arn"},
+        "SecretId": {"!Ref": "CloudflareSecretArn"},
+        "RotationLambdaARN": {"!GetAtt": "RotateSigningKeyFunction.Arn"},
+        "ScheduleExpression": {"!Ref": "SigningKeyRotationSchedule"},
+    }
+    switch = [
+        (s["Action"], s["Resource"])
+        for p in RESOURCES["TurnOnRotationFunctionRole"]["Properties"]["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+    ]
+    assert switch == [
+        (["secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret"], {"!Ref": "CloudflareSecretArn"}),
+        ("lambda:InvokeFunction", {"!GetAtt": "RotateSigningKeyFunction.Arn"}),
+        (["logs:CreateLogStream", "logs:PutLogEvents"], {"!GetAtt": "TurnOnRotationFunctionLogGroup.Arn"}),
+    ]
     grace = T["Parameters"]["RetiredKeyGraceSeconds"]
     assert grace["MinValue"] >= 86400 + 3600
     assert grace["Default"] >= grace["MinValue"]

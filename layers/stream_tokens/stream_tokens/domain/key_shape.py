@@ -1,7 +1,9 @@
 """Whether a caller's `pem` has the shape of a Stream signing key, without parsing the key.
 
 Base64 of a PKCS#1 PEM block whose DER is an RSAPrivateKey. Full parsing is the signer's job (and
-costs tens of milliseconds); this cheap check keeps garbage away from Cloudflare in API mode.
+costs tens of milliseconds); this cheap check keeps garbage away from Cloudflare in API mode, and
+keys larger than MAX_KEY_BITS away from the signer: RSA work grows with the cube of the modulus
+size, so a caller's 16,384-bit key would cost a container seconds of CPU per token.
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ import base64
 
 _PEM_LABEL = "RSA PRIVATE KEY"  # PKCS#1, as Cloudflare's POST /stream/keys returns keys
 _PEM_BEGIN, _PEM_END = f"-----BEGIN {_PEM_LABEL}-----", f"-----END {_PEM_LABEL}-----"
+MIN_KEY_BYTES = 64  # a 512-bit modulus: below it the DER cannot be a key Cloudflare issued
+MAX_KEY_BITS = 4096  # Cloudflare issues 2,048-bit keys; twice that is the most a caller may send
 
 
 def is_base64_pem_rsa_key(value: str) -> bool:
-    """Base64 of a PKCS#1 PEM whose DER is an RSAPrivateKey: a SEQUENCE of 9 INTEGERs, version first.
+    """Base64 of a PKCS#1 PEM whose DER is an RSAPrivateKey: a SEQUENCE of 9 INTEGERs, version
+    first, whose modulus (the second) has at most MAX_KEY_BITS bits.
 
-    (Full parsing of the key is the signer's job; this keeps garbage away from Cloudflare.)
+    (Full parsing of the key is the signer's job; this keeps garbage and oversized keys from it and
+    from Cloudflare, reading the modulus's size from the DER before any RSA work.)
     """
     try:
         text = base64.b64decode(value, validate=True).decode("ascii").strip()
@@ -25,7 +31,14 @@ def is_base64_pem_rsa_key(value: str) -> bool:
     except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII input
         return False
     fields = _der_sequence(der)
-    return fields is not None and len(fields) >= 9 and fields[0] in (b"\x00", b"\x01") and len(fields[1]) >= 64
+    if fields is None or len(fields) < 9 or fields[0] not in (b"\x00", b"\x01"):
+        return False
+    return len(fields[1]) >= MIN_KEY_BYTES and modulus_bits(fields[1]) <= MAX_KEY_BITS
+
+
+def modulus_bits(integer: bytes) -> int:
+    """The size in bits of a DER INTEGER's content read as unsigned (its leading 0x00 ignored)."""
+    return int.from_bytes(integer, "big").bit_length()
 
 
 def _der_sequence(der: bytes) -> list[bytes] | None:

@@ -27,7 +27,7 @@ from .request_schema import dotted, schema_errors
 
 ITEM_ADDRESS_FIELDS = ("identifier", "account_id")  # what a batch item or direct request adds to the body
 _PEM_SHAPE = (
-    "pem must be the base64 of a PEM RSA private key (PKCS#1, an 'RSA PRIVATE KEY' block), "
+    "pem must be the base64 of a PEM RSA private key of at most 4,096 bits (PKCS#1, an 'RSA PRIVATE KEY' block), "
     "as Cloudflare's POST /stream/keys returns it"
 )
 
