@@ -137,7 +137,8 @@ def test_make_run_in_api_mode_says_so_and_calls_the_double():
         moto_endpoint = moto.group(1)
         from localdev import run
         from localdev.standins import stack
-        from stream_tokens.adapters.budget_table import BUDGET_KEY, KEY_ATTRIBUTE
+        from stream_tokens.adapters.budget_table import BUDGET_KEY
+        from stream_tokens.adapters.table_item import KEY_ATTRIBUTE
 
         item = stack.dynamodb_client(moto_endpoint).get_item(
             TableName=run.BUDGET_TABLE, Key={KEY_ATTRIBUTE: {"S": BUDGET_KEY}}

@@ -16,12 +16,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from localdev.standins import stack, template
-from stream_tokens.adapters import budget_table
+from stream_tokens.adapters import budget_table, table_item
 
 WRITERS = 6
 ROUNDS = 5
 ONE_ATTEMPT = Config(retries={"total_max_attempts": 1})
-KEY = {budget_table.KEY_ATTRIBUTE: {"S": budget_table.BUDGET_KEY}}
+KEY = {table_item.KEY_ATTRIBUTE: {"S": budget_table.BUDGET_KEY}}
 
 
 def test_of_several_puts_conditioned_on_one_version_exactly_one_succeeds(moto_endpoint, monkeypatch):

@@ -22,7 +22,7 @@ from localdev.standins.apigw import LambdaContext
 from localdev.standins.cloudflare_double import Fault
 from localdev.standins.examples import CUSTOMER_CODE, VIDEO
 from stream_tokens import observability as o
-from stream_tokens.adapters import budget_table, shared_budget
+from stream_tokens.adapters import budget_table, shared_budget, table_item
 from stream_tokens.domain import call_window
 from tests.support import aws_permissions
 from tests.support.clock import Clock
@@ -148,7 +148,7 @@ def container(budget_env, monkeypatch) -> tuple[MintApp, Clock]:
 
 def stored_calls(endpoint: str, table: str) -> int:
     item = stack.dynamodb_client(endpoint).get_item(
-        TableName=table, Key={budget_table.KEY_ATTRIBUTE: {"S": budget_table.BUDGET_KEY}}
+        TableName=table, Key={table_item.KEY_ATTRIBUTE: {"S": budget_table.BUDGET_KEY}}
     )
     return sum(int(n["N"]) for n in item["Item"]["calls"]["L"]) if "Item" in item else 0
 
@@ -229,7 +229,7 @@ def test_the_budget_tables_calls_are_allowed_by_both_minting_roles_as_written(
     app, _ = container
     start = len(aws_call_record)
     assert app.mint({}).status == 200  # PutItem: a new item
-    item = {budget_table.KEY_ATTRIBUTE: {"S": budget_table.BUDGET_KEY}}
+    item = {table_item.KEY_ATTRIBUTE: {"S": budget_table.BUDGET_KEY}}
     stack.dynamodb_client(moto_endpoint).delete_item(TableName=budget_env["UPSTREAM_BUDGET_TABLE"], Key=item)
     assert app.mint({}).status == 200  # PutItem on a version gone, no item in the answer: GetItem, PutItem
     direct = stack.load_function("mint_direct")

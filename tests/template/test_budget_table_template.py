@@ -4,7 +4,7 @@ the numbers the budget's guarantee rests on."""
 from __future__ import annotations
 
 from localdev.standins.template import BUDGET_TABLE_VARIABLE, budget_table, function_environment, template
-from stream_tokens.adapters import budget_table as budget
+from stream_tokens.adapters import table_item
 from stream_tokens.domain import call_window
 
 T = template()
@@ -15,8 +15,8 @@ MINTING_ROLES = {"MintFunctionRole", "MintDirectFunctionRole"}
 def test_the_table_is_on_demand_encrypted_and_forgets_old_counts():
     table = budget_table()
     assert table["BillingMode"] == "PAY_PER_REQUEST"
-    assert table["KeySchema"] == [{"AttributeName": budget.KEY_ATTRIBUTE, "KeyType": "HASH"}]
-    assert table["TimeToLiveSpecification"] == {"AttributeName": budget.TTL_ATTRIBUTE, "Enabled": True}
+    assert table["KeySchema"] == [{"AttributeName": table_item.KEY_ATTRIBUTE, "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": table_item.TTL_ATTRIBUTE, "Enabled": True}
     assert table["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
     declared = T["Globals"]["Function"]["Environment"]["Variables"][BUDGET_TABLE_VARIABLE]
     assert RESOURCES[declared["!Ref"]]["DeletionPolicy"] == "Delete"  # call counts: nothing to keep

@@ -12,8 +12,7 @@ from ..domain.call_limits import CallBudget, CallSpender
 from ..domain.call_window import CallCounts
 from .aws_errors import error_code
 from .shared_budget import BudgetStoreUnavailable, SharedCallBudget
-from .table_item import KEY_ATTRIBUTE as KEY_ATTRIBUTE
-from .table_item import TTL_ATTRIBUTE as TTL_ATTRIBUTE
+from .table_item import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:  # botocore is imported when the first call is made
     from botocore.exceptions import ClientError
