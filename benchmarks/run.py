@@ -5,6 +5,9 @@ Manager and the same Cloudflare double, all on loopback, in this process; ours a
 calls to Cloudflare in the budget table, in moto's DynamoDB):
   ours-local  functions/mint_http with the layer, SIGNING_MODE=auto and a signing key in the secret
   ours-api    the same with SIGNING_MODE=api: every token from the Cloudflare double
+  ours-claims ours-local behind a JWT authorizer (AUTH_MODE=JWT), under the built-in claim-based
+              policy: each request's caller and its stream_videos claim decide (no quota: a quota
+              is a DynamoDB write per request, docs/policy.md)
   peer-a      benchmarks/peers/naive: boto3 get_secret_value per call, requests.post without a session
   peer-b      benchmarks/peers/cloudflare_sdk: Cloudflare's SDK, Powertools secret caching
 
@@ -46,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from localdev.standins import stack, template
-from localdev.standins.apigw import http_api_event
+from localdev.standins.apigw import http_api_event, iam_authorizer, jwt_authorizer
 from localdev.standins.cloudflare_double import CloudflareDouble
 from localdev.standins.examples import ACCOUNT, VIDEO
 from localdev.standins.native_overlay import native_overlay, strip_tool, stripped
@@ -62,7 +65,7 @@ BUILDS = {
     "ours": [ROOT / ".aws-sam" / "build" / "MintFunction", ROOT / ".aws-sam" / "build" / "StreamTokensLayer"],
     "peer-b": [ROOT / ".aws-sam" / "bench-peer-sdk" / "CloudflareSdkFunction"],
 }
-BUILD_OF = {"ours-local": "ours", "ours-api": "ours", "peer-b": "peer-b"}
+BUILD_OF = {"ours-local": "ours", "ours-api": "ours", "ours-claims": "ours", "peer-b": "peer-b"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class Contender:
     path: list[Path]
     signing_mode: str = "api"
     env: dict[str, str] = field(default_factory=dict)
+    events: str = "iam"
+    """Which callers its events carry (bench_events): an IAM caller, or a JWT one."""
 
 
 CONTENDERS = [
@@ -88,6 +93,15 @@ CONTENDERS = [
         "ours, Cloudflare API",
         ROOT / "functions" / "mint_http" / "app.py",
         [ROOT / "functions" / "mint_http", ROOT / "layers" / "stream_tokens"],
+    ),
+    Contender(
+        "ours-claims",
+        "ours, local signing, JWT claim policy",
+        ROOT / "functions" / "mint_http" / "app.py",
+        [ROOT / "functions" / "mint_http", ROOT / "layers" / "stream_tokens"],
+        "auto",
+        {"AUTH_MODE": "JWT", "JWT_QUOTA_TOKENS": "0"},
+        "jwt",
     ),
     Contender("peer-a", "peer a: boto3 + requests", BENCH / "peers" / "naive" / "app.py", [BENCH / "peers" / "naive"]),
     Contender(
@@ -129,7 +143,7 @@ class Loopback:
     moto: stack.AwsCalls
     double: CloudflareDouble
     env: dict[str, str]
-    events: Path
+    events: dict[str, Path]
 
     def counters(self) -> tuple[int, int]:
         return self.moto.secret_reads(), self.double.connections
@@ -153,24 +167,30 @@ def loopback(api_token: str, signing_key: dict[str, Any], workdir: Path) -> Iter
                 **stack.create_budget_table(endpoint, f"bench-{secrets.token_hex(4)}"),
             }
         )
-        events = workdir / "events.json"
-        events.write_text(json.dumps(bench_events()))
+        events = {callers: workdir / f"events-{callers}.json" for callers in ("iam", "jwt")}
+        for callers, path in events.items():
+            path.write_text(json.dumps(bench_events(callers)))
         yield Loopback(counting, double, env, events)
     finally:
         double.stop()
         server.stop()
 
 
-def bench_events() -> dict[str, Any]:
-    """The same request for every contender, and a batch of BATCH_SIZE for the throughput."""
-    exp = int(time.time()) + 6 * 3600
-    body = json.dumps({"exp": exp, "downloadable": True})
-    route = "POST /videos/{identifier}/token"
-    single = http_api_event(
-        "POST", f"/videos/{VIDEO}/token", body, route_key=route, path_parameters={"identifier": VIDEO}
+def bench_events(callers: str) -> dict[str, Any]:
+    """The same request for every contender (a token for half an hour, which every policy here
+    allows), and a batch of BATCH_SIZE for the throughput; from an IAM caller, or a JWT caller
+    whose claim lists the videos."""
+    exp = int(time.time()) + 1800
+    videos = [f"{i:032x}" for i in range(BATCH_SIZE)]
+    authorizer = (
+        jwt_authorizer({"sub": "bench-viewer", "stream_videos": " ".join([VIDEO, *videos])}, None)
+        if callers == "jwt"
+        else iam_authorizer()
     )
-    items = [{"identifier": f"{i:032x}", "exp": exp} for i in range(BATCH_SIZE)]
-    batch = http_api_event("POST", "/videos/tokens", json.dumps({"requests": items}), route_key="POST /videos/tokens")
+    body = json.dumps({"exp": exp})
+    single = http_api_event("POST", f"/videos/{VIDEO}/token", body, authorizer=authorizer)
+    items = [{"identifier": video, "exp": exp} for video in videos]
+    batch = http_api_event("POST", "/videos/tokens", json.dumps({"requests": items}), authorizer=authorizer)
     return {"single": single, "batch": batch}
 
 
@@ -194,7 +214,7 @@ class Worker:
         spec = {
             "entry": str(self.contender.entry),
             "path": [str(p) for p in self.contender.path],
-            "events": str(self.lab.events),
+            "events": str(self.lab.events[self.contender.events]),
             "hide": HIDDEN_MODULES,
             "cpu": self.cpu,
         }
@@ -325,7 +345,8 @@ def deployed(contender: Contender, workdir: Path) -> Contender | None:
         function_dir / "app.py",
         path,
         contender.signing_mode,
-        {"PYTHONDONTWRITEBYTECODE": "1"},
+        contender.env | {"PYTHONDONTWRITEBYTECODE": "1"},
+        contender.events,
     )
 
 
@@ -450,6 +471,17 @@ GOALS = [
         1.05,
     ),
     Goal("deployment size / peer b's", _ratio("size", "ours", "peer-b", "total"), 0.5),
+    Goal(
+        "cold start, API mode / peer a's",
+        _ratio("cold_start", "ours-api", "peer-a", "process_to_first_response_ms"),
+        1.0,
+    ),
+    Goal("claim policy warm p50 / local signing's", _ratio("warm", "ours-claims", "ours-local", "p50_ms"), 1.10),
+    Goal(
+        "claim policy cold start / local signing's",
+        _ratio("cold_start", "ours-claims", "ours-local", "process_to_first_response_ms"),
+        1.10,
+    ),
 ]
 
 
