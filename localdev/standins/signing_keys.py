@@ -34,7 +34,7 @@ def new_signing_key() -> dict[str, Any]:
 
 
 def secret_fields(key: dict[str, Any]) -> dict[str, str]:
-    """The credentials secret's fields for a key: what the README tells operators to store."""
+    """The credentials secret's fields for a key: what docs/deploying.md tells operators to store."""
     return {SIGNING_KEY_ID: key["id"], SIGNING_KEY_PEM: key["pem"], SIGNING_KEY_JWK: key["jwk"]}
 
 

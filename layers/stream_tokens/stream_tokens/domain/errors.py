@@ -1,7 +1,7 @@
 """Every way minting can fail, as types.
 
 Each type maps to one HTTP status and one error code, and this module is the only table of them
-(the README's error table is this one, in prose). Entry points translate these into their own
+(docs/calling/errors.md is this table, in prose). Entry points translate these into their own
 answer shape; the domain only raises them.
 
 Codes are in the 10000s like Cloudflare's own; a caller can match on them. Errors that Cloudflare

@@ -124,7 +124,7 @@ def signed_token_text(signed: SignedToken) -> str:
 
     The token is in each of the four or five URLs too: escaping the same ~400 characters five or six
     times was most of a batch answer's cost, and the largest part of the batch route's time beside
-    the signatures. Here it is escaped once (README, "Against the alternatives": the figures).
+    the signatures. Here it is escaped once (docs/benchmarks.md has the figures).
     tests/unit/test_http_answers.py holds this to `json.dumps`, byte for byte.
     """
     escaped = _json_text(signed.token)
