@@ -17,7 +17,7 @@ NPM_TOOLS := .npm-tools
 REDOCLY := $(CURDIR)/$(NPM_TOOLS)/node_modules/.bin/redocly
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: help install run test lint typecheck template openapi build events validator load bench lock deploy clean dashboard publish costs
+.PHONY: help install run jwt test lint typecheck template openapi build events validator load bench lock deploy clean dashboard publish costs
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,8 +30,11 @@ $(VENV)/.installed: requirements/dev.txt
 
 install: $(VENV)/.installed ## create .venv with the pinned dependencies
 
-run: install ## the API on http://127.0.0.1:$${PORT:-3000}, no Docker, no AWS
+run: install ## the API on http://127.0.0.1:$${PORT:-3000}, no Docker, no AWS (AUTH_MODE=JWT, POLICY=file)
 	$(BIN)/python -m localdev.run
+
+jwt: install ## a bearer token for AUTH_MODE=JWT make run: SUB=... [SCOPES="a b"] [CLAIMS='{...}'] [PORT=...]
+	@$(BIN)/python -m localdev.jwt
 
 lint: install ## ruff (lint + format), mypy (code and tests), import-linter (the layer's architecture)
 	$(BIN)/ruff check .

@@ -22,6 +22,7 @@ from .standins.cloudflare_double import CloudflareDouble
 from .standins.cors import Cors
 from .standins.examples import ACCOUNT as EXAMPLE_ACCOUNT
 from .standins.examples import VIDEO as EXAMPLE_VIDEO
+from .standins.jwt_authorizer import LocalIssuer, issuer_file
 from .standins.local_api import LocalHttpApi
 from .standins.signing_keys import new_signing_key, public_jwk, secret_fields
 
@@ -59,6 +60,41 @@ def auth_mode() -> str:
     return os.environ.get("AUTH_MODE", "") or "NONE"
 
 
+BEARER = ' -H "Authorization: Bearer $TOKEN"'
+POLICY_SETTINGS = (  # the built-in policy's parameters, which make run takes from the environment
+    "MAX_TOKEN_LIFETIME_SECONDS",
+    "JWT_CALLERS_MINT_ANY_VIDEO",
+    "JWT_QUOTA_TOKENS",
+    "JWT_QUOTA_WINDOW_SECONDS",
+    "ENTITLEMENTS_CLAIM",
+    "CALLER_CLOUDFLARE_SHARE_PERCENT",
+)
+
+
+def jwt_issuer(port: int) -> LocalIssuer | None:
+    """AUTH_MODE=JWT: API Gateway's JWT authorizer in front, with a local issuer whose key `make jwt`
+    reads from a file only this user can read (removed at stop)."""
+    if auth_mode() != "JWT":
+        return None
+    issuer = LocalIssuer.configured(port)
+    issuer.save(issuer_file(port))
+    return issuer
+
+
+def authorization(issuer: LocalIssuer | None, video: str) -> str:
+    """The banner's lines on who may call."""
+    if issuer is None:
+        return "Authorization: none (AUTH_MODE=NONE, as AuthMode NONE; AUTH_MODE=JWT for a JWT authorizer)\n"
+    claims = json.dumps({"stream_videos": video})
+    scopes = f' SCOPES="{issuer.scopes[0]}"' if issuer.scopes else ""
+    return (
+        f"Authorization: JWT, as API Gateway's authorizer: issuer {issuer.url}, audience "
+        f"{', '.join(issuer.audiences)}{', scopes ' + ' '.join(issuer.scopes) if issuer.scopes else ''}\n"
+        f"  TOKEN=$(PORT={os.environ.get('PORT', '3000')} make jwt SUB=viewer-1{scopes} CLAIMS='{claims}'"
+        " | tail -n 1)\n"
+    )
+
+
 def policy_parameter(endpoint: str) -> dict[str, str]:
     """POLICY=path/to/policy.json: that document in an SSM parameter, as deployed (docs/policy.md)."""
     path = os.environ.get("POLICY", "")
@@ -72,7 +108,8 @@ def cors_settings() -> tuple[Cors | None, list[str]]:
     """CORS for ALLOWED_ORIGINS, as the stack's AllowedOrigins: refused (with CloudFormation's
     messages) where the stack would refuse it. `*` needs AUTH_MODE=NONE, as it needs AuthMode NONE."""
     origins = os.environ.get("ALLOWED_ORIGINS", "")
-    refused = template.refusals({"AllowedOrigins": origins, "AuthMode": auth_mode()})
+    local_jwt = {"JwtIssuer": "the local issuer", "JwtAudience": "the local audience"}  # make run's own (JWT)
+    refused = template.refusals({"AllowedOrigins": origins, "AuthMode": auth_mode(), **local_jwt})
     return (None, refused) if refused else (Cors.configured(origins), [])
 
 
@@ -80,6 +117,8 @@ def main() -> int:
     hold_stop_signals()
     port = int(os.environ.get("PORT", "3000"))
     cors, refused = cors_settings()
+    if auth_mode() not in ("NONE", "JWT"):
+        refused.append(f"AUTH_MODE={auth_mode()}: make run emulates NONE (the default) and JWT")
     if refused:
         print(
             "ALLOWED_ORIGINS refused, as the stack would refuse AllowedOrigins:", *refused, sep="\n  ", file=sys.stderr
@@ -114,10 +153,12 @@ def main() -> int:
                 **({"UPSTREAM_CALLS_PER_5_MINUTES": "1000000000"} if double is not None else {}),
                 **budget_table,
                 **policy_parameter(endpoint),
+                **{name: os.environ[name] for name in POLICY_SETTINGS if name in os.environ},
             }
         )
     )
     app = stack.load_function("mint_http")
+    issuer = jwt_issuer(port)
     try:
         api = LocalHttpApi(
             app.lambda_handler,
@@ -125,6 +166,7 @@ def main() -> int:
             port=port,
             timeout_seconds=template.function_timeout(),
             cors=cors,
+            issuer=issuer,
         )
     except OSError as exc:
         print(f"cannot listen on 127.0.0.1:{port}: {exc.strerror} (set PORT=... to use another port)", file=sys.stderr)
@@ -145,16 +187,18 @@ def main() -> int:
         f"Cloudflare: {upstream})\n"
         f"Routes: {', '.join(r.key for r in template.routes())}\n"
         f"{signing}"
-        f"CORS: {'origins ' + ', '.join(cors.allow_origins) if cors else CORS_OFF}\n\n"
+        f"CORS: {'origins ' + ', '.join(cors.allow_origins) if cors else CORS_OFF}\n"
+        f"{authorization(issuer, video)}\n"
         "Try:\n"
-        f"  curl -s -X POST {api.url}/videos/{video}/token -d '{TRY_BODY}'\n"
-        f"  curl -s -X POST {api.url}/accounts/{account}/stream/{video}/token\n\n"
+        f"  curl -s -X POST {api.url}/videos/{video}/token{BEARER if issuer else ''} -d '{TRY_BODY}'\n"
+        f"  curl -s -X POST {api.url}/accounts/{account}/stream/{video}/token{BEARER if issuer else ''}\n\n"
         "Ctrl-C to stop.",
         flush=True,
     )
     received = wait_for_stop_signal()
     print(f"{received.name}: stopping", flush=True)
     api.stop()
+    issuer_file(port).unlink(missing_ok=True)
     if double is not None:
         double.stop()
     moto.stop()

@@ -14,6 +14,7 @@ from typing import Any
 
 from .apigw import LambdaContext, http_api_event
 from .cors import Cors
+from .jwt_authorizer import LocalIssuer
 from .template import Route
 
 _NOT_FOUND = '{"message":"Not Found"}'  # API Gateway's own answer for a request matching no route
@@ -34,8 +35,11 @@ class LocalHttpApi:
         port: int = 3000,
         timeout_seconds: float = 10.0,
         cors: Cors | None = None,
+        issuer: LocalIssuer | None = None,
     ) -> None:
-        """`cors`: answer preflights and add CORS headers as API Gateway does (None: no CORS)."""
+        """`cors`: answer preflights and add CORS headers as API Gateway does (None: no CORS);
+        `issuer`: a JWT authorizer in front, as AuthMode JWT (None: no authorizer, AuthMode NONE)."""
+        self.issuer = issuer
         self.handler = handler
         self.routes = routes
         self.cors = cors
@@ -85,6 +89,9 @@ class LocalHttpApi:
                 "headers": {"content-type": "application/json"},
                 "body": _NOT_FOUND,
             }
+        authorizer = None if self.issuer is None else self.issuer.authorize(headers)
+        if authorizer is not None and "refused" in authorizer:  # API Gateway's answer: no function
+            return dict(authorizer["refused"])
         event = http_api_event(
             method,
             raw_path,
@@ -95,7 +102,7 @@ class LocalHttpApi:
             raw_query=raw_query,
             source_ip=source_ip,
             base64_body=bool(body) and not _is_text(body, headers.get("content-type", "")),
-            authorizer=None,  # AuthMode NONE: no authorizer in front
+            authorizer=authorizer,
         )
         with self._invoke_lock:
             if self._stopped:
