@@ -18,7 +18,7 @@ from operations import dashboard
 from stream_tokens import observability as o
 from tests.integration.test_faults import use_budget
 from tests.integration.test_warm_reuse import use_signing_key
-from tests.support.function import MintApp, emf_records
+from tests.support.function import MintApp, emf_records, function_log_lines
 
 BACKENDS = {"version": 1, "rules": [{"name": "backends", "callers": {"via": ["iam"]}, "videos": "any"}]}
 
@@ -139,11 +139,11 @@ def test_every_metric_the_dashboard_and_alarms_name_is_emitted_with_those_dimens
         assert any(set(fixed.items()) <= set(value) for value in values), (name, fixed, values)
 
 
-def log_lines(capsys) -> list[dict[str, Any]]:
-    """The JSON log lines printed so far (printed again, for the log scan)."""
+def printed_lines(capsys) -> list[dict[str, Any]]:
+    """The JSON lines printed straight to stdout so far, metrics aside (printed again, for the log scan)."""
     out = capsys.readouterr().out
     print(out, end="")
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"_aws"' not in line[:8]]
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{") and not line.startswith('{"_aws"')]
 
 
 def field(line: dict[str, Any], dotted: str) -> Any:
@@ -164,9 +164,10 @@ def test_the_saved_queries_find_the_audit_lines_and_their_fields(app, capsys):
         if r["Type"] == "AWS::Logs::QueryDefinition"
     }
     capsys.readouterr()
-    assert app.mint({}).status == 200
-    assert app.mint({"downloadable": True}).status == 403
-    lines = log_lines(capsys)
+    with function_log_lines() as logged:  # the logger's lines; the audit lines of tokens go to stdout at once
+        assert app.mint({}).status == 200
+        assert app.mint({"downloadable": True}).status == 403
+    lines = [json.loads(line) for line in logged] + printed_lines(capsys)
     for query in queries.values():
         (message,) = re.findall(r'filter message = "([^"]+)"', query)
         (grouped,) = re.findall(r"stats count\(\*\) as \w+ by (.+)", query)
