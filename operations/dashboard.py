@@ -128,6 +128,13 @@ def graphs() -> list[Graph]:
         ),
         Graph("Refusals, by error type", [Search(o.ERRORS, o.ERROR_KIND, "Sum")]),
         Graph(
+            "Policy refusals, by reason",
+            [
+                Search(o.REFUSALS, o.REASON, "Sum"),  # no_rule, not_entitled, not_allowed, batch_size, quota
+                custom(o.POLICY_REJECTED, (o.REASON, "schema"), label="policy documents rejected (alarmed)"),
+            ],
+        ),
+        Graph(
             "Cloudflare calls against this deployment's share (per 5 minutes)",
             [
                 custom(o.UPSTREAM_LATENCY, stat="SampleCount", label="calls to Cloudflare (refused ones included)"),

@@ -154,10 +154,19 @@ def capabilities(types: set[str], template: dict[str, Any]) -> list[str]:
     return found + (["CAPABILITY_RESOURCE_POLICY"] if types & RESOURCE_POLICIES else [])
 
 
+NOT_PUBLISHED = frozenset({"AWS::Logs::QueryDefinition"})
+"""Conveniences SAR's list does not have: left out of the published application (docs/publishing.md
+gives the command that saves the same Logs Insights queries)."""
+
+
 def publish_template(built: Path, output: Path) -> None:
-    """The template `sam package` uploads: `built` (sam build's) with openapi.yaml inlined, and the
-    local files it names (code, licence, readme) named from where `output` is written."""
+    """The template `sam package` uploads: `built` (sam build's) with openapi.yaml inlined, without
+    the NOT_PUBLISHED resources, and the local files it names (code, licence, readme) named from
+    where `output` is written."""
     template = inlined(source_template(built), json.loads(API_DOCUMENT.read_text()))
+    template["Resources"] = {
+        name: resource for name, resource in template["Resources"].items() if resource["Type"] not in NOT_PUBLISHED
+    }
 
     def moved(path: str) -> str:
         return path if "://" in path else os.path.relpath(built.parent / path, output.parent)

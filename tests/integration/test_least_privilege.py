@@ -1,24 +1,33 @@
 """Least privilege that is also sufficient: every AWS call each function makes is allowed by its
 role exactly as template.yaml writes it (tests/support/aws_permissions.py records the calls and
 evaluates the role's statements). The paths here are each function's whole repertoire of AWS calls:
-minting signed locally and through the API, a batch, direct invocation, a whole rotation; the last
-test checks every call the rest of the suite made too."""
+minting signed locally and through the API, a batch, direct invocation, a whole rotation, and minting
+under a policy parameter whose rules read the entitlements table and ask the operator's entitlement
+function (issue 21); the last test checks every call the rest of the suite made too.
+
+A call is judged against the role of the stack whose parameters gave the function its environment:
+the policy's reads against a role with PolicyParameterName, EntitlementsTable=create and
+EntitlementFunctionArn set; the same calls are refused by the role of a default stack."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 import time
 import uuid
+from typing import Any
 
 import pytest
 
 from localdev.standins import stack, template
-from localdev.standins.apigw import LambdaContext
+from localdev.standins.apigw import LambdaContext, iam_authorizer
 from localdev.standins.examples import ACCOUNT, VIDEO
+from localdev.standins.lambda_invoke import LambdaInvokeStandIn
 from localdev.standins.signing_keys import secret_fields
 from tests.integration.test_rotation import Rotator
 from tests.support import aws_permissions
-from tests.support.aws_permissions import AwsCall, decision, denied
+from tests.support.aws_permissions import ALL_FEATURES, AwsCall, decision, denied, inline_policies
 from tests.support.function import MintApp
 from tests.support.keys import sensitive_key
 from tests.support.log_hygiene import sensitive
@@ -33,8 +42,20 @@ ROTATING = {
 }
 
 
+POLICY_READS = {  # the parameter of a stack that has each read, and the read (issue 21)
+    "PolicyParameterName": "ssm:GetParameter",
+    "EntitlementsTable": "dynamodb:BatchGetItem",
+    "EntitlementFunctionArn": "lambda:InvokeFunction",
+}
+MINTING_FUNCTIONS = ("MintFunction", "MintDirectFunction")
+
+
 def actions(calls: list[AwsCall]) -> set[tuple[str, str]]:
     return {(call.function, call.action) for call in calls}
+
+
+def default_of(*parameters: str) -> dict[str, str]:
+    return {name: str(template.template()["Parameters"][name]["Default"]) for name in parameters}
 
 
 @pytest.fixture
@@ -63,6 +84,69 @@ def everything_minted(function_env, double, moto_endpoint, monkeypatch, aws_call
     return aws_call_record[start:]
 
 
+def entitlements_table(endpoint: str) -> str:
+    """A table keyed as template.yaml's EntitlementsTableResource, in moto."""
+    declared = template.template()["Resources"]["EntitlementsTableResource"]["Properties"]
+    name = f"entitlements-{uuid.uuid4().hex[:8]}"
+    stack.dynamodb_client(endpoint).create_table(
+        TableName=name,
+        KeySchema=declared["KeySchema"],
+        AttributeDefinitions=declared["AttributeDefinitions"],
+        BillingMode=declared["BillingMode"],
+    )
+    return name
+
+
+def rules(http: str, direct: str) -> str:
+    """A policy whose HTTP (IAM) callers are entitled by `http`, its direct callers by `direct`."""
+    return json.dumps(
+        {
+            "version": 1,
+            "rules": [
+                {"name": f"iam-by-{http}", "callers": {"via": ["iam"]}, "videos": http},
+                {"name": f"direct-by-{direct}", "callers": {"via": ["direct"]}, "videos": direct},
+            ],
+        }
+    )
+
+
+@pytest.fixture
+def everything_authorized(function_env, moto_endpoint, monkeypatch, aws_call_record) -> list[AwsCall]:
+    """Both minting functions under a policy parameter, each once entitled by the entitlements table
+    and once by the operator's function (two containers each): every read the policy makes."""
+    table = entitlements_table(moto_endpoint)
+    iam_caller = iam_authorizer()["iam"]["userArn"]
+    for subject in (iam_caller, "lambda:invoke"):  # the HTTP function's IAM caller, a direct invocation
+        item = {"subject": {"S": subject}, "video": {"S": VIDEO}}
+        stack.dynamodb_client(moto_endpoint).put_item(TableName=table, Item=item)
+
+    def approve(event: dict[str, Any]) -> dict[str, Any]:
+        return {"entitled": event["videos"], "cacheSeconds": 60}
+
+    start = len(aws_call_record)
+    function_arn = ALL_FEATURES["EntitlementFunctionArn"]
+    with LambdaInvokeStandIn({function_arn.rsplit(":", 1)[-1]: approve}) as lambda_api:
+        env = {
+            "ENTITLEMENTS_TABLE": table,
+            "AWS_ENDPOINT_URL_DYNAMODB": moto_endpoint,
+            "ENTITLEMENT_FUNCTION": function_arn,
+            "AWS_ENDPOINT_URL_LAMBDA": lambda_api.endpoint,
+        }
+        for http, direct in (("table", "function"), ("function", "table")):
+            name = f"/stream-signed-urls/least-privilege-{uuid.uuid4().hex}"
+            env |= stack.create_policy_parameter(moto_endpoint, name, rules(http, direct))
+            for variable, value in env.items():
+                monkeypatch.setenv(variable, value)
+            minted = MintApp().mint()
+            assert minted.status == 200, minted.body
+            sensitive(minted.body["result"]["token"])
+            direct_function = stack.load_function("mint_direct")
+            answer = direct_function.lambda_handler({"identifier": VIDEO}, LambdaContext(function_name="mint-direct"))
+            sensitive(answer["token"])
+        assert len(lambda_api.invocations) == 2
+    return aws_call_record[start:]
+
+
 @pytest.fixture
 def a_whole_rotation(function_env, moto_endpoint, monkeypatch, double, api_token, aws_call_record) -> list[AwsCall]:
     start = len(aws_call_record)
@@ -80,6 +164,42 @@ def test_every_call_of_every_minting_path_is_allowed_by_the_role_as_written(ever
         ("MintDirectFunction", a) for a in MINTING
     }
     assert denied(everything_minted) == []
+
+
+def test_every_read_of_the_minting_policy_is_allowed_by_the_role_of_a_stack_that_has_it(everything_authorized):
+    assert actions(everything_authorized) == {
+        (function, action) for function in MINTING_FUNCTIONS for action in MINTING | set(POLICY_READS.values())
+    }
+    for call in everything_authorized:  # judged against a role with every read on
+        assert set(POLICY_READS) <= set(dict(call.given)), call
+        assert dict(call.given)["EntitlementsTable"] == "create"
+    assert denied(everything_authorized) == []
+
+
+def test_a_stack_without_the_policy_its_table_or_its_function_grants_none_of_their_reads(everything_authorized):
+    """The denied direction: the role of a stack with one of those parameters at its default
+    (empty, none), or all of them (a default stack), refuses the reads it would need, and only those."""
+    for off in [[parameter] for parameter in POLICY_READS] + [list(POLICY_READS)]:
+        refused = denied(everything_authorized, parameters=default_of(*off))
+        assert actions([call for call, _ in refused]) == {
+            (function, POLICY_READS[name]) for function in MINTING_FUNCTIONS for name in off
+        }, off
+        assert all(why == "no statement of its role allows it" for _, why in refused)
+
+
+def test_each_read_is_granted_on_its_own_resource_only(everything_authorized):
+    others = {
+        "ssm:GetParameter": "arn:aws:ssm:us-east-1:123456789012:parameter/another/parameter",
+        "dynamodb:BatchGetItem": "arn:aws:dynamodb:us-east-1:123456789012:table/another-table",
+        "lambda:InvokeFunction": "arn:aws:lambda:us-east-1:123456789012:function:another-function",
+    }
+    checked = 0
+    for call in everything_authorized:
+        if call.action in others:
+            elsewhere = dataclasses.replace(call, resource=others[call.action])
+            assert decision(elsewhere) == "no statement of its role allows it", call
+            checked += 1
+    assert checked >= 6
 
 
 def test_every_call_of_a_rotation_is_allowed_by_the_role_as_written(a_whole_rotation):
@@ -101,7 +221,7 @@ def test_a_role_without_an_action_its_function_uses_fails_the_check(
     everything_minted, a_whole_rotation, function, role, action
 ):
     resources = copy.deepcopy(template.template()["Resources"])
-    for policy in resources[role]["Properties"]["Policies"]:
+    for policy in inline_policies(resources[role], ALL_FEATURES):
         for statement in policy["PolicyDocument"]["Statement"]:
             listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             statement["Action"] = [a for a in listed if a != action]
@@ -113,18 +233,17 @@ def test_a_role_without_an_action_its_function_uses_fails_the_check(
 def test_a_statement_for_another_secret_or_a_deny_fails_the_check(everything_minted):
     call = next(c for c in everything_minted if c.function == "MintFunction")
     resources = copy.deepcopy(template.template()["Resources"])
+    policies = inline_policies(resources["MintFunctionRole"])
     (statement,) = [
-        s
-        for p in resources["MintFunctionRole"]["Properties"]["Policies"]
-        for s in p["PolicyDocument"]["Statement"]
-        if s["Action"] == "secretsmanager:GetSecretValue"
+        s for p in policies for s in p["PolicyDocument"]["Statement"] if s["Action"] == "secretsmanager:GetSecretValue"
     ]
     statement["Resource"] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:another-AbCdEf"
     assert decision(call, resources) == "no statement of its role allows it"
     statement["Resource"] = "arn:aws:secretsmanager:*:123456789012:secret:*"
     assert decision(call, resources) == "allowed"
-    statement_list = resources["MintFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    statement_list.append({"Effect": "Deny", "Action": "secretsmanager:Get*", "Resource": "*"})
+    policies[0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Deny", "Action": "secretsmanager:Get*", "Resource": "*"}
+    )
     assert decision(call, resources).startswith("denied by")
 
 

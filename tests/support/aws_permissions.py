@@ -5,13 +5,21 @@ in the process (its threads included) is recorded as the IAM action and resource
 on, with the values the template's environment gave the function (CLOUDFLARE_SECRET_ARN is
 `!Ref CloudflareSecretArn`, so the role's `!Ref CloudflareSecretArn` is that secret).
 
-Evaluating: the function's role statements from template.yaml (an AWS::IAM::Role's Policies, or SAM
-`Policies` with SAM's policy templates expanded by samtranslator), intrinsics resolved with those
-values and the test's account and region; a call is allowed when an Allow statement matches its
+A variable the template sets as `!If [Condition, !Ref Name, ""]` (ENTITLEMENTS_TABLE) tells both
+the resource's name and that the condition held; a condition `!Equals [!Ref Parameter, value]` then
+gives the parameter's value. So a call is judged against the role of the stack whose parameters
+gave the function the environment it ran with: a policy parameter, an entitlements table, an
+entitlement function when the environment names them, and none of their statements otherwise.
+
+Evaluating: the function's role statements from template.yaml (an AWS::IAM::Role's Policies, the
+`!If` entries among them taken as those parameters decide, or SAM `Policies` with SAM's policy
+templates expanded by samtranslator), intrinsics resolved with those values and the test's account
+and region; a call is allowed when an Allow statement matches its
 action and resource and no Deny does. What this evaluator cannot judge (NotAction, NotResource,
 Condition, managed policies) fails loudly rather than passing.
 
-To cover a new service, add how its calls name their resource to RESOURCE_OF (DynamoDB is there).
+To cover a new service, add how its calls name their resource to RESOURCE_OF (Secrets Manager,
+DynamoDB, SSM parameters and Lambda functions are there).
 """
 
 from __future__ import annotations
@@ -59,15 +67,43 @@ def _secret(parameters: dict[str, Any], region: str) -> str:
     return secret_id if secret_id.startswith("arn:") else f"{UNKNOWN}a secret by name ({secret_id}), not by ARN"
 
 
-def _table(parameters: dict[str, Any], region: str) -> str:
-    tables = list(parameters["RequestItems"]) if "RequestItems" in parameters else [parameters["TableName"]]
-    assert len(tables) == 1, f"a call on several tables ({tables}): not evaluated here"
-    name = str(tables[0])
+def _table_arn(name: str, region: str) -> str:
     return name if name.startswith("arn:") else f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{name}"
 
 
-# How each service's calls name the resource IAM authorizes them on (extend for a new service).
-RESOURCE_OF: dict[str, Callable[[dict[str, Any], str], str]] = {"secretsmanager": _secret, "dynamodb": _table}
+def _table(parameters: dict[str, Any], region: str) -> str | list[str]:
+    if "RequestItems" in parameters:  # BatchGetItem, BatchWriteItem: authorized on each table named
+        return [_table_arn(str(name), region) for name in parameters["RequestItems"]]
+    return _table_arn(str(parameters["TableName"]), region)
+
+
+def _parameter(parameters: dict[str, Any], region: str) -> str:
+    """An SSM parameter's ARN: `parameter` followed by its name, whose leading slash is its own."""
+    name = str(parameters["Name"])
+    if name.startswith("arn:"):
+        return name
+    return f"arn:aws:ssm:{region}:{ACCOUNT_ID}:parameter{name if name.startswith('/') else '/' + name}"
+
+
+def _function(parameters: dict[str, Any], region: str) -> str:
+    """A Lambda function's ARN as Invoke names it (a qualifier in the ARN or given apart is kept)."""
+    name = str(parameters["FunctionName"])
+    if ":" in name and not name.startswith("arn:"):
+        return f"{UNKNOWN}a function by partial ARN ({name})"
+    arn = name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
+    return f"{arn}:{parameters['Qualifier']}" if parameters.get("Qualifier") else arn
+
+
+# How each service's calls name the resource(s) IAM authorizes them on (extend for a new service).
+RESOURCE_OF: dict[str, Callable[[dict[str, Any], str], str | list[str]]] = {
+    "secretsmanager": _secret,
+    "dynamodb": _table,
+    "ssm": _parameter,
+    "lambda": _function,
+}
+
+# The API operations whose IAM action has another name (most have their operation's own).
+ACTION_OF = {"lambda:Invoke": "lambda:InvokeFunction"}
 
 CALLS: list[AwsCall] = []  # every call recorded this session
 _lock = threading.Lock()
@@ -87,14 +123,33 @@ def function_of(folder: str) -> str:
 
 def _environment_references(function: str) -> dict[str, str]:
     """Template names (parameters, resources) the function's environment passes with !Ref, and the
-    values that environment holds now."""
+    values that environment holds now; for a variable `!If [Condition, !Ref Name, ""]` that is not
+    empty, Name's value and the parameter value the condition implies."""
     declared = dict(template()["Globals"]["Function"]["Environment"]["Variables"])
     declared |= template()["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {})
-    return {
-        value["!Ref"]: os.environ[variable]
-        for variable, value in declared.items()
-        if isinstance(value, dict) and "!Ref" in value and variable in os.environ
-    }
+    given: dict[str, str] = {}
+    for variable, value in declared.items():
+        if not isinstance(value, dict) or variable not in os.environ:
+            continue
+        if "!Ref" in value:
+            given[value["!Ref"]] = os.environ[variable]
+        elif "!If" in value and os.environ[variable] != "":
+            condition, when_true, when_false = value["!If"]
+            assert when_false == "", f"{variable}: {value} is not read here"
+            assert "!Ref" in when_true, f"{variable}: {value} is not read here"
+            given[when_true["!Ref"]] = os.environ[variable]
+            given |= _parameters_implied_by(condition)
+    return given
+
+
+def _parameters_implied_by(condition: str) -> dict[str, str]:
+    """The parameter value that makes a condition `!Equals [!Ref Parameter, value]` true."""
+    written = template()["Conditions"][condition]
+    operands = written.get("!Equals")
+    assert operands, f"{condition}: {written} is not read here"
+    assert "!Ref" in operands[0], f"{condition}: {written} is not read here"
+    assert isinstance(operands[1], str), f"{condition}: {written} is not read here"
+    return {operands[0]["!Ref"]: operands[1]}
 
 
 def _record(client: Any, operation: str, parameters: dict[str, Any]) -> None:
@@ -104,14 +159,14 @@ def _record(client: Any, operation: str, parameters: dict[str, Any]) -> None:
     service = model.metadata.get("signingName") or model.endpoint_prefix
     function = _invoking[-1]
     if service in RESOURCE_OF:
-        resource = RESOURCE_OF[service](parameters, client.meta.region_name)
+        named = RESOURCE_OF[service](parameters, client.meta.region_name)
     else:
-        resource = f"{UNKNOWN}say in RESOURCE_OF (tests/support/aws_permissions.py) what {service} calls act on"
-    call = AwsCall(
-        function, f"{service}:{operation}", resource, tuple(sorted(_environment_references(function).items()))
-    )
+        named = f"{UNKNOWN}say in RESOURCE_OF (tests/support/aws_permissions.py) what {service} calls act on"
+    given = tuple(sorted(_environment_references(function).items()))
+    action = ACTION_OF.get(f"{service}:{operation}", f"{service}:{operation}")
+    calls = [AwsCall(function, action, resource, given) for resource in _listed(named)]
     with _lock:
-        CALLS.append(call)
+        CALLS.extend(calls)
 
 
 def _invoked_as(function: str, handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -151,6 +206,15 @@ def recording() -> Iterator[list[AwsCall]]:
 _LONG_FORM = {"!Ref": "Ref", "!Sub": "Fn::Sub", "!GetAtt": "Fn::GetAtt", "!Join": "Fn::Join", "!If": "Fn::If"}
 
 
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _stack_parameters(given: dict[str, str]) -> dict[str, str]:
+    """The template parameters among the names a call was made with."""
+    return {name: value for name, value in given.items() if name in template()["Parameters"]}
+
+
 class _Resolver:
     """Intrinsic functions of the template's role statements, with the values a call was made with."""
 
@@ -158,7 +222,7 @@ class _Resolver:
         self.resources, self.given = resources, given
         parameters = template()["Parameters"]
         self.values = PSEUDO | {n: str(p.get("Default", "")) for n, p in parameters.items()} | given
-        self.conditions = condition_values({n: v for n, v in given.items() if n in parameters})
+        self.conditions = condition_values(_stack_parameters(given))
 
     def physical_id(self, name: str) -> str:
         if name in self.values:
@@ -228,8 +292,36 @@ def _sam_policies(policies: Any) -> list[dict[str, Any]]:
     return statements
 
 
-def role_statements(function: str, resources: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The policy statements of the function's execution role, as template.yaml writes them."""
+ALL_FEATURES = {
+    "PolicyParameterName": "/stream-signed-urls/policy",
+    "EntitlementsTable": "create",
+    "EntitlementFunctionArn": f"arn:aws:lambda:{stack.REGION}:{ACCOUNT_ID}:function:entitled",
+}
+"""Parameters of a stack with every optional read of the minting roles on (issue 21)."""
+
+
+def inline_policies(role: dict[str, Any], parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The inline policies ({PolicyName, PolicyDocument}) of an AWS::IAM::Role resource as a stack
+    with these parameter values (template defaults for the others) has them: an `!If` entry taken
+    on template.yaml's Conditions, AWS::NoValue left out. The policies are the template's own dicts
+    (a test may edit them in a copy of the resources)."""
+    conditions = condition_values(parameters or {})
+    policies = []
+    for written in role["Properties"].get("Policies", []):
+        policy = written
+        while isinstance(policy, dict) and set(policy) <= {"!If", "Fn::If"} and policy:
+            condition, when_true, when_false = next(iter(policy.values()))
+            policy = when_true if conditions[condition] else when_false
+        if policy not in ({"!Ref": "AWS::NoValue"}, {"Ref": "AWS::NoValue"}):
+            policies.append(policy)
+    return policies
+
+
+def role_statements(
+    function: str, resources: dict[str, Any] | None = None, parameters: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The policy statements of the function's execution role, as template.yaml writes them for a
+    stack with these parameter values (defaults for the others)."""
     resources = resources or template()["Resources"]
     properties = resources[function]["Properties"]
     if "Role" not in properties:
@@ -238,7 +330,7 @@ def role_statements(function: str, resources: dict[str, Any] | None = None) -> l
     role = resources[role_name]
     assert role["Type"] == "AWS::IAM::Role", role_name
     assert not role["Properties"].get("ManagedPolicyArns"), f"{role_name}: managed policies are not evaluated here"
-    inline = [s for policy in role["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+    inline = [s for policy in inline_policies(role, parameters) for s in policy["PolicyDocument"]["Statement"]]
     return inline + _attached_statements(role_name, resources)
 
 
@@ -263,14 +355,17 @@ def _matches(patterns: Any, value: str, *, case_sensitive: bool) -> bool:
     return False
 
 
-def decision(call: AwsCall, resources: dict[str, Any] | None = None) -> str:
-    """ "allowed", or why not."""
+def decision(call: AwsCall, resources: dict[str, Any] | None = None, parameters: dict[str, str] | None = None) -> str:
+    """ "allowed", or why not: by the role of the stack whose parameters gave the function the
+    environment the call was made with, or, when `parameters` are given, of a stack with those
+    values instead (e.g. the defaults: would a default stack's role allow this call?)."""
     if call.resource.startswith(UNKNOWN):
         return call.resource
     resources = resources or template()["Resources"]
-    resolve = _Resolver(resources, dict(call.given))
+    given = dict(call.given) | (parameters or {})
+    resolve = _Resolver(resources, given)
     allowed = False
-    for written in role_statements(call.function, resources):
+    for written in role_statements(call.function, resources, _stack_parameters(given)):
         unsupported = {"NotAction", "NotResource", "Condition", "NotPrincipal"} & set(written)
         assert not unsupported, f"{call.function}: {sorted(unsupported)} in {written}: not evaluated here"
         statement = resolve(copy.deepcopy(written))
@@ -283,6 +378,8 @@ def decision(call: AwsCall, resources: dict[str, Any] | None = None) -> str:
     return "allowed" if allowed else "no statement of its role allows it"
 
 
-def denied(calls: list[AwsCall], resources: dict[str, Any] | None = None) -> list[tuple[AwsCall, str]]:
-    """Each distinct call the role as written would refuse, with the reason."""
-    return [(call, why) for call in dict.fromkeys(calls) if (why := decision(call, resources)) != "allowed"]
+def denied(
+    calls: list[AwsCall], resources: dict[str, Any] | None = None, parameters: dict[str, str] | None = None
+) -> list[tuple[AwsCall, str]]:
+    """Each distinct call the role as written would refuse, with the reason (`decision`)."""
+    return [(call, why) for call in dict.fromkeys(calls) if (why := decision(call, resources, parameters)) != "allowed"]

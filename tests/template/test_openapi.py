@@ -14,7 +14,7 @@ import pytest
 from openapi_spec_validator import validate
 from samtranslator.translator.transform import transform
 
-from localdev.standins.template import api_document, client_api_document, deployed_api_document, routes, template
+from localdev.standins.template import ROOT, api_document, client_api_document, deployed_api_document, routes, template
 from stream_tokens.domain import errors
 from stream_tokens.domain.request_schema import load_api_document
 from tests.template.sam import NoManagedPolicies, translated
@@ -81,12 +81,13 @@ def test_every_status_the_function_can_answer_is_documented():
         for _, cls in inspect.getmembers(errors, inspect.isclass)
         if issubclass(cls, errors.StreamTokenError) and cls is not errors.StreamTokenError
     }
-    assert {400, 403, 404, 413, 429, 500, 502, 504} <= statuses
+    assert {400, 403, 404, 413, 429, 500, 502, 503, 504} <= statuses
     single = {"POST /accounts/{account_id}/stream/{identifier}/token", "POST /videos/{identifier}/token"}
     for key, operation in OPERATIONS.items():
         documented = {int(code) for code in operation["responses"]}
-        # a batch answers 200 with each item's own status inside; only the batch's own failures are its status
-        expected = statuses | {200} if key in single else {200, 400, 413, 429, 500}
+        # a batch answers 200 with each item's own status inside; only the batch's own failures are its
+        # status (the minting policy's: no rule for the caller or too long a batch 403, entitlements 503)
+        expected = statuses | {200} if key in single else {200, 400, 403, 413, 429, 500, 503}
         assert expected <= documented, (key, expected - documented)
         assert {401, 403} <= documented  # API Gateway's authorizers
 
@@ -294,3 +295,41 @@ def test_the_sam_translator_passes_the_cors_extension_to_the_api_unchanged(monke
     api = translated()["Resources"]["StreamApi"]
     assert api["Type"] == "AWS::ApiGatewayV2::Api"
     assert api["Properties"]["Body"]["x-amazon-apigateway-cors"] == DOCUMENT["x-amazon-apigateway-cors"]
+
+
+def response_text(status: str) -> str:
+    (response,) = {
+        (r if "$ref" not in r else DOCUMENT["components"]["responses"][r["$ref"].rsplit("/", 1)[1]])["description"]
+        for operation in OPERATIONS.values()
+        if status in operation["responses"]
+        for r in [operation["responses"][status]]
+    }
+    return response
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(errors.NotPermitted, "403"), (errors.QuotaExceeded, "429"), (errors.EntitlementsUnavailable, "503")],
+)
+def test_the_minting_policys_answers_are_documented_with_their_codes(error, status):
+    """Each answer the minting policy gives (issue 21), on every token route, in the envelope: its
+    status's description names the type and the code, ErrorDetail lists the code, and so does
+    docs/calling/errors.md; the 429 and the batch's items say Retry-After."""
+    assert str(error.status) == status
+    text = response_text(status)
+    assert error.__name__ in text
+    assert str(error.code) in text
+    schema = DOCUMENT["components"]["responses"][
+        OPERATIONS["POST /videos/{identifier}/token"]["responses"][status]["$ref"].rsplit("/", 1)[1]
+    ]
+    assert "headers" in schema
+    assert {"$ref": "#/components/schemas/Failure"} in schema["content"]["application/json"]["schema"]["oneOf"]
+    assert str(error.code) in DOCUMENT["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["description"]
+    calling = (ROOT / "docs" / "calling" / "errors.md").read_text()
+    (row,) = [line for line in calling.splitlines() if line.startswith(f"| {status} | `{error.__name__}`")]
+    assert f"| {error.code} |" in row
+    if error is errors.QuotaExceeded:
+        assert "Retry-After" in text
+        assert "Retry-After" in row
+    batch = OPERATIONS["POST /videos/tokens"]["description"]
+    assert error.__name__ in batch

@@ -45,7 +45,7 @@ def test_the_dashboard_body_is_json_naming_only_what_the_stack_has():
     substituted = re.sub(r"\$\{CloudflareCallsPer5Minutes\}", "600", body)
     widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", substituted))["widgets"]
     titles = [w["properties"]["title"] for w in widgets]
-    for topic in ("issuer", "p50 / p99", "error type", "share", "Cold starts", "Failure queue"):
+    for topic in ("issuer", "p50 / p99", "error type", "Policy refusals", "share", "Cold starts", "Failure queue"):
         assert any(topic in title for title in titles), topic
     assert all(w["properties"]["period"] == 300 for w in widgets)
 
@@ -80,6 +80,7 @@ def test_an_alarm_for_everything_an_operator_must_act_on():
         ("StreamSignedUrls", "RateLimited", (("LimitedBy", '"Share"'), ("service", '"stream-signed-urls"'))),
         ("StreamSignedUrls", "CloudflareShareUsed", (("service", '"stream-signed-urls"'),)),
         ("AWS/Lambda", "Errors", (("FunctionName", '{"!Ref": "RotateSigningKeyFunction"}'),)),
+        ("StreamSignedUrls", "PolicyRejected", (("Reason", '"schema"'), ("service", '"stream-signed-urls"'))),
     }
     assert watched == expected
 
@@ -114,6 +115,7 @@ def test_thresholds_are_parameters_where_an_operator_would_tune_them():
         "CloudflareCredentialsRejectedAlarm",
         "CloudflareShareUsedUpAlarm",
         "SigningKeyRotationFailedAlarm",
+        "PolicyRejectedAlarm",  # a minting policy that did not load: the operator's change is not in force
     }
 
 
@@ -150,3 +152,45 @@ def test_api_gateway_throttling_is_counted_from_the_access_log():
     assert '"integrationLatency":"$context.integrationLatency"' in access_log
     (transformation,) = metric_filter["MetricTransformations"]
     assert transformation["MetricNamespace"] == RESOURCES["ApiThrottledAlarm"]["Properties"]["Namespace"]
+
+
+MINTING_LOG_GROUPS = [{"!Ref": "MintFunctionLogGroup"}, {"!Ref": "MintDirectFunctionLogGroup"}]
+
+
+def query_definitions() -> dict[str, dict]:
+    return {name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::Logs::QueryDefinition"}
+
+
+def test_saved_logs_insights_queries_count_tokens_by_caller_and_refusals_by_reason():
+    """AWS::Logs::QueryDefinition: Name (a "/" puts it in a folder, here the stack's), QueryString
+    (Logs Insights' own language, the default QueryLanguage CWLI), LogGroupNames (the groups it
+    runs on). The fields are the audit lines' (docs/policy.md, "The record"; the lines themselves
+    are held to them in tests/integration/test_operations.py)."""
+    queries = query_definitions()
+    assert {q["Name"]["!Sub"] for q in queries.values()} == {
+        "${AWS::StackName}/tokens-by-caller",
+        "${AWS::StackName}/refusals-by-reason",
+    }
+    for name, query in queries.items():
+        assert query["LogGroupNames"] == MINTING_LOG_GROUPS, name
+        assert "QueryLanguage" not in query, name  # CWLI, the default
+        assert len(query["QueryString"]) < 10_000, name
+    by_name = {q["Name"]["!Sub"].rsplit("/", 1)[1]: q["QueryString"] for q in queries.values()}
+    assert [line.strip() for line in by_name["tokens-by-caller"].splitlines()] == [
+        "fields @timestamp, caller.id, rule, video_id",
+        '| filter message = "token issued"',
+        "| stats count(*) as tokens by caller.id, rule",
+        "| sort tokens desc",
+    ]
+    refusals = [line.strip() for line in by_name["refusals-by-reason"].splitlines()]
+    assert refusals[1:] == [
+        '| filter message = "request refused"',
+        "| stats count(*) as refusals by kind, rule, caller.id",
+        "| sort refusals desc",
+    ]
+
+
+def test_the_entitlements_table_is_an_output_when_the_stack_creates_it():
+    output = T["Outputs"]["EntitlementsTableName"]
+    assert output["Condition"] == RESOURCES["EntitlementsTableResource"]["Condition"] == "CreateEntitlementsTable"
+    assert output["Value"] == {"!Ref": "EntitlementsTableResource"}

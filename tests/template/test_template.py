@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from localdev.standins.template import function_environment, template
+from tests.support.aws_permissions import ALL_FEATURES, inline_policies
 
 ROOT = Path(__file__).resolve().parents[2]
 T = template()
@@ -69,11 +70,35 @@ BUDGET_STATEMENT = {  # the shared Cloudflare budget's table (issue 13; tests/te
 }
 
 
+def statements(role: str, parameters: dict[str, str] | None = None) -> list[dict]:
+    """The role's inline statements in a stack with these parameters (defaults for the others)."""
+    return [s for p in inline_policies(RESOURCES[role], parameters) for s in p["PolicyDocument"]["Statement"]]
+
+
+def policy_reads(parameters: dict[str, str]) -> list[dict]:
+    """What the minting policy adds to each minting role (issue 21): its parameter, the entitlements
+    table, the operator's entitlement function, each only when the stack has it."""
+    parameter_arn = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PolicyParameterName}"
+    reads = {
+        "PolicyParameterName": {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": {"!Sub": parameter_arn}},
+        "EntitlementsTable": {
+            "Effect": "Allow",
+            "Action": "dynamodb:BatchGetItem",
+            "Resource": {"!GetAtt": "EntitlementsTableResource.Arn"},
+        },
+        "EntitlementFunctionArn": {
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": {"!Ref": "EntitlementFunctionArn"},
+        },
+    }
+    return [statement for name, statement in reads.items() if name in parameters]
+
+
 def test_the_role_reads_one_secret_and_writes_one_log_group():
     role = RESOURCES["MintFunctionRole"]["Properties"]
     assert "ManagedPolicyArns" not in role
-    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
-    assert statements == [
+    assert statements("MintFunctionRole") == [
         {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"!Ref": "CloudflareSecretArn"}},
         {
             "Effect": "Allow",
@@ -83,6 +108,19 @@ def test_the_role_reads_one_secret_and_writes_one_log_group():
         BUDGET_STATEMENT,
     ]
     assert RESOURCES["MintFunction"]["Properties"]["Role"] == {"!GetAtt": "MintFunctionRole.Arn"}
+
+
+@pytest.mark.parametrize("role", ["MintFunctionRole", "MintDirectFunctionRole"])
+@pytest.mark.parametrize("feature", [*ALL_FEATURES, "all"])
+def test_the_policy_reads_are_granted_only_to_a_stack_that_has_them(role, feature):
+    """ssm:GetParameter on the policy parameter alone, dynamodb:BatchGetItem on the entitlements
+    table alone, lambda:InvokeFunction on the operator's function alone; none by default."""
+    parameters = ALL_FEATURES if feature == "all" else {feature: ALL_FEATURES[feature]}
+    default = statements(role)
+    assert not {"ssm:GetParameter", "dynamodb:BatchGetItem", "lambda:InvokeFunction"} & {
+        action for s in default for action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    }
+    assert statements(role, parameters) == default + policy_reads(parameters)
 
 
 def test_throttling_concurrency_and_log_retention_are_parameters():
@@ -103,7 +141,7 @@ def test_outputs_and_environment():
     assert {"ApiUrl", "MintFunctionArn", "Authorization"} <= set(T["Outputs"])
     env = function_environment({})
     assert env["CLOUDFLARE_BASE_URL"] == "https://api.cloudflare.com/client/v4"
-    assert env["MAX_TOKEN_LIFETIME_SECONDS"] == "86400"
+    assert env["MAX_TOKEN_LIFETIME_SECONDS"] == "3600"  # Cloudflare's default lifetime (issue 21)
     assert env["SECRET_MAX_AGE_SECONDS"] == "300"
     assert env["SIGNING_MODE"] == "auto"
     assert T["Parameters"]["SigningMode"]["AllowedValues"] == ["auto", "local", "api"]
@@ -142,12 +180,7 @@ def test_the_direct_function_is_wired_to_eventbridge_and_lambda_destinations():
     assert destinations["OnSuccess"] == {"Type": "SQS", "Destination": {"!GetAtt": "MintResultsQueue.Arn"}}
     assert destinations["OnFailure"] == {"Type": "SQS", "Destination": {"!GetAtt": "MintFailureQueue.Arn"}}
     assert RESOURCES["MintFailureQueue"]["Properties"]["SqsManagedSseEnabled"] is True
-    statements = [
-        s
-        for p in RESOURCES["MintDirectFunctionRole"]["Properties"]["Policies"]
-        for s in p["PolicyDocument"]["Statement"]
-    ]
-    assert [(s["Action"], s["Resource"]) for s in statements] == [
+    assert [(s["Action"], s["Resource"]) for s in statements("MintDirectFunctionRole")] == [
         ("secretsmanager:GetSecretValue", {"!Ref": "CloudflareSecretArn"}),
         (["logs:CreateLogStream", "logs:PutLogEvents"], {"!GetAtt": "MintDirectFunctionLogGroup.Arn"}),
         ("sqs:SendMessage", [{"!GetAtt": "MintResultsQueue.Arn"}, {"!GetAtt": "MintFailureQueue.Arn"}]),
@@ -173,9 +206,15 @@ def test_every_suppressed_finding_says_why():
             assert "#" in line, line
             assert len(line.split("#", 1)[1].strip()) > 20, line
     # issue 15: the alarm topic's KMS key and its email subscription's redrive (each says why);
+<<<<<<< HEAD
     # issue 13: the budget table's point-in-time recovery and customer managed key
     # issue 22: the results queue's SSE-SQS and redrive; the rotation switch's log group, function and cfn-lint
     assert skipped == 35
+=======
+    # issue 13: the budget table's point-in-time recovery and customer managed key;
+    # issue 21: the entitlements table's customer managed key
+    assert skipped == 27
+>>>>>>> i21-ops
 
 
 def test_signing_key_rotation_is_wired_with_least_privilege_and_on_unless_disabled():
@@ -187,12 +226,7 @@ def test_signing_key_rotation_is_wired_with_least_privilege_and_on_unless_disabl
     assert function["Environment"]["Variables"] == {"RETIRED_KEY_GRACE_SECONDS": {"!Ref": "RetiredKeyGraceSeconds"}}
     assert function["LoggingConfig"]["LogGroup"] == {"!Ref": "RotateSigningKeyFunctionLogGroup"}
     assert function["Role"] == {"!GetAtt": "RotateSigningKeyFunctionRole.Arn"}
-    statements = [
-        s
-        for p in RESOURCES["RotateSigningKeyFunctionRole"]["Properties"]["Policies"]
-        for s in p["PolicyDocument"]["Statement"]
-    ]
-    assert [(s["Action"], s["Resource"]) for s in statements] == [
+    assert [(s["Action"], s["Resource"]) for s in statements("RotateSigningKeyFunctionRole")] == [
         (
             [
                 "secretsmanager:DescribeSecret",
