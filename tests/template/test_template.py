@@ -206,15 +206,10 @@ def test_every_suppressed_finding_says_why():
             assert "#" in line, line
             assert len(line.split("#", 1)[1].strip()) > 20, line
     # issue 15: the alarm topic's KMS key and its email subscription's redrive (each says why);
-<<<<<<< HEAD
     # issue 13: the budget table's point-in-time recovery and customer managed key
     # issue 22: the results queue's SSE-SQS and redrive; the rotation switch's log group, function and cfn-lint
-    assert skipped == 35
-=======
-    # issue 13: the budget table's point-in-time recovery and customer managed key;
     # issue 21: the entitlements table's customer managed key
-    assert skipped == 27
->>>>>>> i21-ops
+    assert skipped == 36
 
 
 def test_signing_key_rotation_is_wired_with_least_privilege_and_on_unless_disabled():
