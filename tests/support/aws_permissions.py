@@ -151,6 +151,11 @@ def recording() -> Iterator[list[AwsCall]]:
 _LONG_FORM = {"!Ref": "Ref", "!Sub": "Fn::Sub", "!GetAtt": "Fn::GetAtt", "!Join": "Fn::Join", "!If": "Fn::If"}
 
 
+def _stack_parameters(given: dict[str, str]) -> dict[str, str]:
+    """The template parameters among the names a call was made with."""
+    return {name: value for name, value in given.items() if name in template()["Parameters"]}
+
+
 class _Resolver:
     """Intrinsic functions of the template's role statements, with the values a call was made with."""
 
@@ -158,7 +163,7 @@ class _Resolver:
         self.resources, self.given = resources, given
         parameters = template()["Parameters"]
         self.values = PSEUDO | {n: str(p.get("Default", "")) for n, p in parameters.items()} | given
-        self.conditions = condition_values({n: v for n, v in given.items() if n in parameters})
+        self.conditions = condition_values(_stack_parameters(given))
 
     def physical_id(self, name: str) -> str:
         if name in self.values:
@@ -228,8 +233,28 @@ def _sam_policies(policies: Any) -> list[dict[str, Any]]:
     return statements
 
 
-def role_statements(function: str, resources: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The policy statements of the function's execution role, as template.yaml writes them."""
+def inline_policies(role: dict[str, Any], parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The inline policies ({PolicyName, PolicyDocument}) of an AWS::IAM::Role resource as a stack
+    with these parameter values (template defaults for the others) has them: an `!If` entry taken
+    on template.yaml's Conditions, AWS::NoValue left out. The policies are the template's own dicts
+    (a test may edit them in a copy of the resources)."""
+    conditions = condition_values(parameters or {})
+    policies = []
+    for written in role["Properties"].get("Policies", []):
+        policy = written
+        while isinstance(policy, dict) and set(policy) <= {"!If", "Fn::If"} and policy:
+            condition, when_true, when_false = next(iter(policy.values()))
+            policy = when_true if conditions[condition] else when_false
+        if policy not in ({"!Ref": "AWS::NoValue"}, {"Ref": "AWS::NoValue"}):
+            policies.append(policy)
+    return policies
+
+
+def role_statements(
+    function: str, resources: dict[str, Any] | None = None, parameters: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The policy statements of the function's execution role, as template.yaml writes them for a
+    stack with these parameter values (defaults for the others)."""
     resources = resources or template()["Resources"]
     properties = resources[function]["Properties"]
     if "Role" not in properties:
@@ -238,7 +263,7 @@ def role_statements(function: str, resources: dict[str, Any] | None = None) -> l
     role = resources[role_name]
     assert role["Type"] == "AWS::IAM::Role", role_name
     assert not role["Properties"].get("ManagedPolicyArns"), f"{role_name}: managed policies are not evaluated here"
-    inline = [s for policy in role["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+    inline = [s for policy in inline_policies(role, parameters) for s in policy["PolicyDocument"]["Statement"]]
     return inline + _attached_statements(role_name, resources)
 
 
@@ -263,14 +288,17 @@ def _matches(patterns: Any, value: str, *, case_sensitive: bool) -> bool:
     return False
 
 
-def decision(call: AwsCall, resources: dict[str, Any] | None = None) -> str:
-    """ "allowed", or why not."""
+def decision(call: AwsCall, resources: dict[str, Any] | None = None, parameters: dict[str, str] | None = None) -> str:
+    """ "allowed", or why not: by the role of the stack whose parameters gave the function the
+    environment the call was made with, or, when `parameters` are given, of a stack with those
+    values instead (e.g. the defaults: would a default stack's role allow this call?)."""
     if call.resource.startswith(UNKNOWN):
         return call.resource
     resources = resources or template()["Resources"]
-    resolve = _Resolver(resources, dict(call.given))
+    given = dict(call.given) | (parameters or {})
+    resolve = _Resolver(resources, given)
     allowed = False
-    for written in role_statements(call.function, resources):
+    for written in role_statements(call.function, resources, _stack_parameters(given)):
         unsupported = {"NotAction", "NotResource", "Condition", "NotPrincipal"} & set(written)
         assert not unsupported, f"{call.function}: {sorted(unsupported)} in {written}: not evaluated here"
         statement = resolve(copy.deepcopy(written))
@@ -283,6 +311,8 @@ def decision(call: AwsCall, resources: dict[str, Any] | None = None) -> str:
     return "allowed" if allowed else "no statement of its role allows it"
 
 
-def denied(calls: list[AwsCall], resources: dict[str, Any] | None = None) -> list[tuple[AwsCall, str]]:
-    """Each distinct call the role as written would refuse, with the reason."""
-    return [(call, why) for call in dict.fromkeys(calls) if (why := decision(call, resources)) != "allowed"]
+def denied(
+    calls: list[AwsCall], resources: dict[str, Any] | None = None, parameters: dict[str, str] | None = None
+) -> list[tuple[AwsCall, str]]:
+    """Each distinct call the role as written would refuse, with the reason (`decision`)."""
+    return [(call, why) for call in dict.fromkeys(calls) if (why := decision(call, resources, parameters)) != "allowed"]
