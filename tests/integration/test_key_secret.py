@@ -6,6 +6,7 @@ stack without one (the single secret) keeps working."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -13,15 +14,17 @@ from typing import Any
 
 import jwt
 import pytest
+import requests
 
 from localdev.standins import stack, template
 from localdev.standins.apigw import LambdaContext
 from localdev.standins.examples import ACCOUNT, VIDEO
-from localdev.standins.signing_keys import secret_fields
+from localdev.standins.signing_keys import public_key, secret_fields
 from tests.integration.test_rotation import Rotator, verifies_with
 from tests.support.aws_permissions import AwsCall, decision, denied
 from tests.support.function import MintApp
 from tests.support.log_hygiene import sensitive
+from tests.support.make_run import free_port, read_banner, start_make_run, stop
 
 GET = "secretsmanager:GetSecretValue"
 MINTING_FUNCTIONS = ("MintFunction", "MintDirectFunction")
@@ -207,3 +210,23 @@ def test_moving_a_copy_of_the_old_secret_drops_its_api_token_at_the_first_rotati
     assert "api_token" not in current
     assert current["label"] == "kept"
     assert [r["id"] for r in current["retired_signing_keys"]] == [key["id"]]  # deleted after the grace period
+
+
+# -- make run: the two secrets by default, ONE_SECRET=1 for the single one ------------------------
+@pytest.mark.parametrize(("extra", "own"), [({}, True), ({"ONE_SECRET": "1"}, False)])
+def test_make_run_signs_locally_from_either_shape(extra, own):
+    port = free_port()
+    process = start_make_run(port, {"SIGNING_MODE": "local"} | extra)
+    printed: list[str] = []
+    try:
+        printed = read_banner(process)
+        assert ("from a secret of its own" in "".join(printed)) is own
+        jwk = next(json.loads(line) for line in printed if line.strip().startswith('{"kty"'))
+        answer = requests.post(f"http://127.0.0.1:{port}/videos/{VIDEO}/token", timeout=10)
+        assert answer.status_code == 200, answer.text
+        token = sensitive(answer.json()["result"]["token"])
+        assert jwt.decode(token, public_key(jwk), algorithms=["RS256"])["kid"] == jwk["kid"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        stop(process, printed)
