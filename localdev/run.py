@@ -3,7 +3,9 @@
 Secrets Manager and DynamoDB are moto's server on loopback, with the Cloudflare call budget table
 as template.yaml declares it and a generated secret that holds a freshly generated Stream signing
 key, so tokens are signed locally (the public JWK is printed, to verify them); SIGNING_MODE=api
-sends them to the loopback Cloudflare double instead. With CLOUDFLARE_API_TOKEN and
+sends them to the loopback Cloudflare double instead. The key is in a secret of its own beside the
+API token's, as with the SigningKeySecretArn parameter (ONE_SECRET=1: both in one secret, as a stack
+without it has them). With CLOUDFLARE_API_TOKEN and
 CLOUDFLARE_ACCOUNT_ID set, those go into the secret (without a key) and the real API (or
 CLOUDFLARE_BASE_URL) is called. Ctrl-C or SIGTERM stops it.
 """
@@ -16,6 +18,7 @@ import secrets
 import signal
 import sys
 import threading
+from typing import Any
 
 from .standins import stack, template
 from .standins.cloudflare_double import CloudflareDouble
@@ -113,6 +116,20 @@ def cors_settings() -> tuple[Cors | None, list[str]]:
     return (None, refused) if refused else (Cors.configured(origins), [])
 
 
+def cloudflare_secrets(endpoint: str, account: str, api_token: str, key: dict[str, Any] | None) -> tuple[str, str]:
+    """The Cloudflare secret (the API token) and, unless ONE_SECRET=1 or there is no key, the
+    signing-key secret (the account and the key), in moto; their ARNs ("" for no key secret)."""
+    secret = {"account_id": account, "api_token": api_token}
+    if key is None or os.environ.get("ONE_SECRET", "") not in ("", "0"):
+        fields = secret_fields(key) if key else {}
+        return stack.create_secret(endpoint, "stream-signed-urls/cloudflare", secret | fields), ""
+    key_secret = {"account_id": account} | secret_fields(key)
+    return (
+        stack.create_secret(endpoint, "stream-signed-urls/cloudflare", secret),
+        stack.create_secret(endpoint, "stream-signed-urls/signing-key", key_secret),
+    )
+
+
 def main() -> int:
     hold_stop_signals()
     port = int(os.environ.get("PORT", "3000"))
@@ -137,13 +154,13 @@ def main() -> int:
         account, api_token, key = EXAMPLE_ACCOUNT, secrets.token_urlsafe(30), new_signing_key()
         double = CloudflareDouble(account, api_token=api_token, record=False).start()
         base_url = double.base_url
-    secret = {"account_id": account, "api_token": api_token} | (secret_fields(key) if key else {})
-    secret_arn = stack.create_secret(endpoint, "stream-signed-urls/cloudflare", secret)
+    secret_arn, key_secret_arn = cloudflare_secrets(endpoint, account, api_token, key)
     budget_table = stack.create_budget_table(endpoint, BUDGET_TABLE)
     stack.apply_env(
         template.function_environment(
             {
                 "CLOUDFLARE_SECRET_ARN": secret_arn,
+                "SIGNING_KEY_SECRET_ARN": key_secret_arn,
                 "STREAM_CUSTOMER_CODE": os.environ.get("STREAM_CUSTOMER_CODE", LOCAL_CUSTOMER_CODE),
                 "CLOUDFLARE_BASE_URL": base_url,
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
@@ -177,7 +194,8 @@ def main() -> int:
     video = EXAMPLE_VIDEO if double is not None else "<VIDEO_ID>"  # a real account has its own videos
     mode = os.environ["SIGNING_MODE"]
     signing = (
-        f"Tokens are signed locally (SIGNING_MODE={mode}) with a generated key; its public JWK:\n"
+        f"Tokens are signed locally (SIGNING_MODE={mode}) with a generated key"
+        f"{' from a secret of its own' if key_secret_arn else ''}; its public JWK:\n"
         f"  {json.dumps(public_jwk(key))}\n"
         if key and mode != "api"
         else f"Tokens come from Cloudflare's API (SIGNING_MODE={mode}).\n"

@@ -190,4 +190,16 @@ def test_every_place_the_secret_is_named_takes_the_parameter_as_given():
     text = json.dumps(T)
     assert "CloudflareSecretArn}*" not in text
     assert "CloudflareSecretArn}-??????" not in text
-    assert RESOURCES["RotateSigningKeyPermission"]["Properties"]["SourceArn"] == {"!Ref": "CloudflareSecretArn"}
+    for name in ("CloudflareSecretArn", "SigningKeySecretArn"):
+        assert f"{name}}}*" not in text
+        assert f"{name}}}-??????" not in text
+    assert RESOURCES["RotateSigningKeyPermission"]["Properties"]["SourceArn"] == {
+        "!If": ["SigningKeySecretGiven", {"!Ref": "SigningKeySecretArn"}, {"!Ref": "CloudflareSecretArn"}]
+    }
+
+
+def test_the_signing_key_secret_is_empty_or_a_complete_arn():
+    assert refusals({"SigningKeySecretArn": ""}) == []
+    assert refusals({"SigningKeySecretArn": SECRET_ARN}) == []
+    (refused,) = refusals({"SigningKeySecretArn": SECRET_ARN.removesuffix("-AbCdEf")})
+    assert refused.startswith("SigningKeySecretArn: empty, or the secret's complete ARN")

@@ -12,6 +12,7 @@ import pytest
 
 from localdev.standins.template import function_environment, template
 from tests.support.aws_permissions import ALL_FEATURES, inline_policies
+from tests.template.sam import SECRET_ARN
 
 ROOT = Path(__file__).resolve().parents[2]
 T = template()
@@ -221,26 +222,31 @@ def test_signing_key_rotation_is_wired_with_least_privilege_and_on_unless_disabl
     assert function["Environment"]["Variables"] == {"RETIRED_KEY_GRACE_SECONDS": {"!Ref": "RetiredKeyGraceSeconds"}}
     assert function["LoggingConfig"]["LogGroup"] == {"!Ref": "RotateSigningKeyFunctionLogGroup"}
     assert function["Role"] == {"!GetAtt": "RotateSigningKeyFunctionRole.Arn"}
-    assert [(s["Action"], s["Resource"]) for s in statements("RotateSigningKeyFunctionRole")] == [
-        (
-            [
-                "secretsmanager:DescribeSecret",
-                "secretsmanager:GetSecretValue",
-                "secretsmanager:ListSecretVersionIds",
-                "secretsmanager:PutSecretValue",
-                "secretsmanager:UpdateSecretVersionStage",
-            ],
-            {"!Ref": "CloudflareSecretArn"},
-        ),
-        (["logs:CreateLogStream", "logs:PutLogEvents"], {"!GetAtt": "RotateSigningKeyFunctionLogGroup.Arn"}),
+    # issue 22: the rotated secret is the signing-key secret when there is one, and the rotation
+    # then only reads the Cloudflare secret (its API token)
+    rotated = {"!If": ["SigningKeySecretGiven", {"!Ref": "SigningKeySecretArn"}, {"!Ref": "CloudflareSecretArn"}]}
+    staging = [
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:ListSecretVersionIds",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
     ]
+    logs = (["logs:CreateLogStream", "logs:PutLogEvents"], {"!GetAtt": "RotateSigningKeyFunctionLogGroup.Arn"})
+    role = RESOURCES["RotateSigningKeyFunctionRole"]
+    for parameters, api_read in [
+        ({}, []),
+        ({"SigningKeySecretArn": SECRET_ARN}, [("secretsmanager:GetSecretValue", {"!Ref": "CloudflareSecretArn"})]),
+    ]:
+        statements = [s for p in inline_policies(role, parameters) for s in p["PolicyDocument"]["Statement"]]
+        assert [(s["Action"], s["Resource"]) for s in statements] == [(staging, rotated), *api_read, logs]
     permission = RESOURCES["RotateSigningKeyPermission"]["Properties"]
     assert permission == {
         "Action": "lambda:InvokeFunction",
         "FunctionName": {"!GetAtt": "RotateSigningKeyFunction.Arn"},
         "Principal": "secretsmanager.amazonaws.com",
         "SourceAccount": {"!Ref": "AWS::AccountId"},
-        "SourceArn": {"!Ref": "CloudflareSecretArn"},
+        "SourceArn": rotated,
     }
     assert "ReservedConcurrentExecutions" not in function, "no reservation: it would count even with rotation off"
     # issue 22: a custom resource turns rotation on (RotateSecret, a first rotation at once), as
@@ -253,7 +259,7 @@ def test_signing_key_rotation_is_wired_with_least_privilege_and_on_unless_disabl
     assert T["Parameters"]["SigningKeyRotation"]["Default"] == "enabled"
     assert schedule["Properties"] == {
         "ServiceToken": {"!GetAtt": "TurnOnRotationFunction.Arn"},
-        "SecretId": {"!Ref": "CloudflareSecretArn"},
+        "SecretId": rotated,
         "RotationLambdaARN": {"!GetAtt": "RotateSigningKeyFunction.Arn"},
         "ScheduleExpression": {"!Ref": "SigningKeyRotationSchedule"},
     }
@@ -263,7 +269,16 @@ def test_signing_key_rotation_is_wired_with_least_privilege_and_on_unless_disabl
         for s in p["PolicyDocument"]["Statement"]
     ]
     assert switch == [
-        (["secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret"], {"!Ref": "CloudflareSecretArn"}),
+        (
+            ["secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret"],
+            {
+                "!If": [  # both while moving to a signing-key secret: the old schedule is turned off
+                    "SigningKeySecretGiven",
+                    [{"!Ref": "SigningKeySecretArn"}, {"!Ref": "CloudflareSecretArn"}],
+                    {"!Ref": "CloudflareSecretArn"},
+                ]
+            },
+        ),
         ("lambda:InvokeFunction", {"!GetAtt": "RotateSigningKeyFunction.Arn"}),
         (["logs:CreateLogStream", "logs:PutLogEvents"], {"!GetAtt": "TurnOnRotationFunctionLogGroup.Arn"}),
     ]

@@ -3,7 +3,8 @@
 The secret is read with a botocore client (GetSecretValue, AWSCURRENT) and kept for `max_age`
 seconds; `get(refresh=True)` re-reads it at once (after Cloudflare refused a rotated token). Minting
 reads the AWSCURRENT version only (never a rotation's AWSPENDING one); the rotation reads versions
-through `secret_versions`.
+through `secret_versions`. With a signing-key secret of its own (SIGNING_KEY_SECRET_ARN), local
+signing reads only that secret, and `auto` reads both (`KeyAndApiCredentials`).
 
 Not through Powertools' parameters utility, nor boto3: `aws_lambda_powertools.utilities.parameters`
 imports every provider, and its secrets module imports boto3 (and boto3 s3transfer), which together
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,11 +30,20 @@ from .aws_errors import error_code
 class SecretsManagerCredentials:
     """Reads and caches the credentials secret; one per container."""
 
-    def __init__(self, secret_id: str, max_age: int, client: Any = None, *, with_signing_key: bool = True) -> None:
+    def __init__(
+        self,
+        secret_id: str,
+        max_age: int,
+        client: Any = None,
+        *,
+        parse: Callable[[Any], CloudflareCredentials] = CloudflareCredentials.from_secret,
+    ) -> None:
+        """`parse` reads the secret's JSON: `CloudflareCredentials.from_secret` (with or without its
+        signing key) or, for a signing-key secret, `from_key_secret`."""
         self._secret_id = secret_id
         self._max_age = max_age
         self._client = client
-        self._with_signing_key = with_signing_key
+        self._parse = parse
         self._secret: tuple[float, Any] | None = None  # (time.monotonic() when it goes stale, the value)
         self._parsed: tuple[Any, CloudflareCredentials] | None = None
 
@@ -43,7 +54,7 @@ class SecretsManagerCredentials:
         parsed = self._parsed
         if parsed is not None and parsed[0] is secret:
             return parsed[1]
-        credentials = CloudflareCredentials.from_secret(secret, with_signing_key=self._with_signing_key)
+        credentials = self._parse(secret)
         self._parsed = (secret, credentials)
         return credentials
 
@@ -65,6 +76,18 @@ class SecretsManagerCredentials:
         except (ClientError, BotoCoreError) as exc:
             raise ConfigurationError(f"cannot read the Cloudflare secret: {_aws_reason(exc)}") from None
         return _json(answer.get("SecretString"))
+
+
+class KeyAndApiCredentials:
+    """SIGNING_MODE=auto with a signing-key secret: the API credentials from the Cloudflare secret
+    (its own signing key, if any, left unread), the signing key from the signing-key secret."""
+
+    def __init__(self, api: SecretsManagerCredentials, key: SecretsManagerCredentials) -> None:
+        self._api = api
+        self._key = key
+
+    def get(self, *, refresh: bool = False) -> CloudflareCredentials:
+        return self._api.get(refresh=refresh).with_key_of(self._key.get(refresh=refresh))
 
 
 def _json(text: Any) -> Any:

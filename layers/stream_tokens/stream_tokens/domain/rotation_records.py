@@ -17,7 +17,7 @@ from typing import Any
 
 import jwt
 
-from .credentials import SIGNING_KEY_FIELDS, SIGNING_KEY_ID, SIGNING_KEY_JWK, SIGNING_KEY_PEM
+from .credentials import API_CREDENTIAL_FIELDS, SIGNING_KEY_FIELDS, SIGNING_KEY_ID, SIGNING_KEY_JWK, SIGNING_KEY_PEM
 from .errors import ConfigurationError, SigningKeyRotationFailed
 from .model import NewSigningKey, TokenRequest, is_cloudflare_id
 from .signing import KeyMaterialError, parse_signing_key, stream_token, verify_stream_token
@@ -85,6 +85,15 @@ def pending_value(
         SIGNING_KEY_JWK: key.jwk,
         RETIRED: [r.to_json() for r in retired],
         SOURCE: source,
+    }
+
+
+def key_secret_base(current: dict[str, Any], account_id: str) -> dict[str, Any]:
+    """What a signing-key secret's pending version starts from: the current fields without any API
+    credentials (a copy of the Cloudflare secret loses them at its first rotation), and the account
+    of the API credentials that create the key."""
+    return {name: value for name, value in current.items() if name not in API_CREDENTIAL_FIELDS} | {
+        "account_id": account_id
     }
 
 

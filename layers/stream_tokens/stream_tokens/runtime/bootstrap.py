@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from functools import cache, wraps
+from functools import cache, partial, wraps
 from typing import TYPE_CHECKING, Protocol
 
 from ..adapters.entitlements import EntitlementFunction, EntitlementsTable
@@ -19,11 +19,12 @@ from ..adapters.issuers import CloudflareApiIssuer, LocalIssuer, connect
 from ..adapters.policy_parameter import PolicyParameter
 from ..adapters.quota_table import QuotaTable
 from ..adapters.quotas import ContainerQuotas
-from ..adapters.secrets_manager import SecretsManagerCredentials
+from ..adapters.secrets_manager import KeyAndApiCredentials, SecretsManagerCredentials
+from ..domain.credentials import CloudflareCredentials
 from ..domain.policy import FUNCTION, TABLE
 from ..services.authorization import Authorization, FixedPolicy
 from ..services.minting import TokenService
-from ..services.ports import Entitlements, PolicySource, QuotaCounter
+from ..services.ports import CredentialsSource, Entitlements, PolicySource, QuotaCounter
 from .config import RotationSettings, Settings
 
 if TYPE_CHECKING:
@@ -54,13 +55,29 @@ def _once[**P, T](build: Callable[P, T]) -> Callable[P, T]:
 @_once
 def token_service() -> TokenService:
     settings = Settings.from_env()
-    credentials = SecretsManagerCredentials(
-        settings.secret_id, settings.secret_max_age, with_signing_key=settings.signing_mode != "api"
-    )
+    credentials = credentials_source(settings)
     api = CloudflareApiIssuer(settings.api_connection(settings.upstream_concurrency), settings.call_share)
     return TokenService(
         settings.minting, credentials=credentials, api=api, local=LocalIssuer(), authorization=authorization(settings)
     )
+
+
+def credentials_source(settings: Settings) -> CredentialsSource:
+    """The secrets minting reads. One secret: all of it (its signing key too, except in `api` mode).
+    With a signing-key secret of its own: `local` reads that one only (never the API token), `api`
+    the Cloudflare secret only, `auto` both."""
+    mode, max_age = settings.signing_mode, settings.secret_max_age
+    api_only = partial(CloudflareCredentials.from_secret, with_signing_key=False)
+    if not settings.signing_key_secret_id:
+        whole = CloudflareCredentials.from_secret
+        return SecretsManagerCredentials(settings.secret_id, max_age, parse=api_only if mode == "api" else whole)
+    api = SecretsManagerCredentials(settings.secret_id, max_age, parse=api_only)
+    if mode == "api":
+        return api
+    key = SecretsManagerCredentials(
+        settings.signing_key_secret_id, max_age, parse=CloudflareCredentials.from_key_secret
+    )
+    return key if mode == "local" else KeyAndApiCredentials(api, key)
 
 
 def authorization(settings: Settings) -> Authorization:
@@ -87,7 +104,7 @@ def signing_key_rotation() -> SigningKeyRotation:
 
     settings = RotationSettings.from_env()
     api = connect(settings.base.api_connection(pool_size=1), share=None)
-    return SigningKeyRotation(settings.retired_key_grace, SecretVersions(), api)
+    return SigningKeyRotation(settings.retired_key_grace, SecretVersions(), api, api_secret=settings.base.secret_id)
 
 
 def deadline(context: LambdaContextLike) -> float:

@@ -47,6 +47,8 @@ class Settings:
     """ARN (or name) of the Secrets Manager secret holding the Cloudflare credentials."""
     customer_code: str
     """The CODE of the account's customer-CODE.cloudflarestream.com playback subdomain."""
+    signing_key_secret_id: str = ""
+    """ARN of the secret holding the Stream signing key alone ("": the key, if any, is in secret_id's)."""
     max_token_lifetime: int = DEFAULT_LIFETIME
     """Ceiling on exp - now, in seconds, whatever the policy says; at most Cloudflare's 24 h."""
     secret_max_age: int = 300
@@ -138,6 +140,7 @@ class Settings:
         numbers = {name: _number(env, defaults[name], *limits) for name, limits in _NUMBERS.items()}
         return cls(
             secret_id=_secret_id(env),
+            signing_key_secret_id=env.get("SIGNING_KEY_SECRET_ARN", ""),
             customer_code=_customer_code(env),
             cloudflare_base_url=_base_url(env),
             signing_mode=_choice(env, "SIGNING_MODE", SIGNING_MODES, defaults["signing_mode"]),

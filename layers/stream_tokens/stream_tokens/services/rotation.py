@@ -1,28 +1,21 @@
-"""Rotating the Stream signing key held in the credentials secret: Secrets Manager's four steps.
+"""Rotating the Stream signing key: Secrets Manager's four steps (each retried on failure, so idempotent).
 
-Secrets Manager starts a rotation by staging a new, empty version (its id is the step's `token`)
-as AWSPENDING, then runs createSecret, setSecret, testSecret and finishSecret, retrying any step
-that fails; every step is therefore idempotent. Minting reads only AWSCURRENT, so until
-finishSecret tokens keep being signed with the current key.
-
-- createSecret: retired keys past their grace period are deleted first (a retried step deletes
-  them again: a 404 drops the record), then `POST /stream/keys` (one attempt, never retried by
-  the HTTP client), and the new key's id, pem and jwk go at once into the pending version with
-  every other field of the current one; if that write fails, the new key (which never signed
-  anything) is deleted again. A retried step finds the pending value and creates nothing.
+Secrets Manager stages a new, empty version (the step's `token`) as AWSPENDING, then runs the steps;
+minting reads only AWSCURRENT, so until finishSecret tokens are signed with the current key.
+- createSecret: retired keys past their grace period are deleted (a 404 drops the record), then
+  `POST /stream/keys` (one attempt), and the new key goes at once into the pending version with the
+  current one's other fields; if that write fails, the new key (which signed nothing) is deleted.
 - setSecret: nothing to push (see set_secret).
 - testSecret: a token signed with the pending key's PEM must verify with its JWK, and Cloudflare
-  must list the key. Only when neither the pending nor the current value holds a key (Secrets
-  Manager testing the configuration of an API-only secret) do the credentials alone pass.
+  must list the key; only a configuration test of a secret without any key passes on credentials alone.
 - finishSecret: AWSCURRENT moves to the new version (AWSPREVIOUS to the old one).
+The replaced key is recorded as retired (`domain.rotation_records`) and deleted (`DELETE
+/stream/keys/{id}`, revoking its tokens) by a createSecret `retired_key_grace` later; a failed
+deletion keeps the record for the next rotation. The live key is never deleted. Keys of rotations
+that never finished are found by `rotation_source_version` and retired the same way.
 
-The key being replaced is recorded as retired in the pending version (`domain.rotation_records`
-says how). A retired key is deleted (`DELETE /stream/keys/{id}`, which revokes its tokens) by a createSecret once its
-retirement is `retired_key_grace` old; a deletion that fails keeps the record for the next
-rotation and does not fail this one (a 404 means already gone). The key being replaced is never
-deleted, whatever the records say. A key created by a rotation that never finished (its version
-left without a label, or moved off AWSPENDING by a new rotation) is found by
-`rotation_source_version` and retired the same way: it never signed a minted token.
+The rotated secret is the Cloudflare secret (its API credentials call Cloudflare) or a signing-key
+secret of its own (`api_secret`'s AWSCURRENT credentials call Cloudflare; its versions never hold them).
 """
 
 from __future__ import annotations
@@ -45,6 +38,7 @@ from ..domain.model import is_cloudflare_id
 from ..domain.rotation_records import (
     SOURCE,
     RetiredKey,
+    key_secret_base,
     one_per_key,
     pending_key_checked,
     pending_value,
@@ -65,13 +59,15 @@ class SigningKeyRotation:
         versions: SecretVersionStore,
         api: SigningKeysApi,
         clock: Callable[[], float] = time.time,
+        api_secret: str = "",
     ) -> None:
         """`retired_key_grace`: seconds a retired signing key is kept before it is deleted (which
-        revokes its tokens)."""
+        revokes its tokens); `api_secret`: the Cloudflare secret, if another may be rotated."""
         self.retired_key_grace = retired_key_grace
         self.versions = versions
         self.api = api
         self.clock = clock
+        self.api_secret = api_secret
 
     def run(self, step: str, secret_id: str, token: str, deadline: float) -> None:
         """One step for the version `token`, after the checks AWS's rotation template makes."""
@@ -104,8 +100,10 @@ class SigningKeyRotation:
         if self.versions.read(secret_id, version_id=token, stage=AWSPENDING) is not None:
             observability.logger.info("pending version already holds a key", extra={"version": token})
             return
-        credentials = CloudflareCredentials.from_secret(current, with_signing_key=False)
+        credentials = self._api_credentials(secret_id, current)
         account_id, auth = credentials.account_id, credentials.auth_headers()
+        if self._is_key_secret(secret_id):
+            current = key_secret_base(current, account_id)
         current_version = state.version_with(AWSCURRENT)
         retired, live = self._retirements(secret_id, token, current, current_version)
         # Deletions first (a retried step redoes them: a 404 drops the record), then the key is
@@ -148,7 +146,7 @@ class SigningKeyRotation:
         pending = self.versions.read(secret_id, version_id=token, stage=AWSPENDING)
         if pending is None:
             raise SigningKeyRotationFailed("the pending version has no value: createSecret did not finish")
-        credentials = CloudflareCredentials.from_secret(pending, with_signing_key=False)
+        credentials = self._api_credentials(secret_id, pending)
         with _credentials_checked():
             listed = self.api.list_signing_keys(credentials.account_id, credentials.auth_headers(), deadline)
         if not holds_signing_key(pending) and SOURCE not in pending and not holds_signing_key(self._current(secret_id)):
@@ -161,6 +159,14 @@ class SigningKeyRotation:
         if key_id not in listed:
             raise SigningKeyRotationFailed(f"Cloudflare does not list the pending signing key {key_id}")
         observability.logger.info("pending signing key verified", extra={"signing_key_id": key_id})
+
+    def _is_key_secret(self, secret_id: str) -> bool:
+        return bool(self.api_secret) and secret_id != self.api_secret
+
+    def _api_credentials(self, secret_id: str, value: dict[str, Any]) -> CloudflareCredentials:
+        """Cloudflare's API is called with the rotated value's credentials, or the Cloudflare secret's."""
+        source = self._current(self.api_secret) if self._is_key_secret(secret_id) else value
+        return CloudflareCredentials.from_secret(source, with_signing_key=False)
 
     def _current(self, secret_id: str) -> dict[str, Any]:
         current = self.versions.read(secret_id, stage=AWSCURRENT)
