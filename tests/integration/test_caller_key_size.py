@@ -91,16 +91,16 @@ def test_the_direct_function_refuses_it_too(function_env, double, no_rsa_work):
     assert double.requests == []
 
 
-def test_a_4096_bit_key_still_signs(app, double):
+def test_a_4096_bit_key_still_signs(app, double, open_policy):  # where a policy allows callers' keys
     answer = app.mint({"id": KEY_ID, "pem": genuine_key(4096)})
     assert answer.status == 200, answer.body
     sensitive(answer.body["result"]["token"])
     assert double.requests == []
 
 
-def test_make_run_refuses_an_oversized_key_with_a_400_naming_pem():
+def test_make_run_refuses_an_oversized_key_with_a_400_naming_pem(open_policy_file):
     port = free_port()
-    process = start_make_run(port)
+    process = start_make_run(port, {"POLICY": open_policy_file})  # even where callers' keys are allowed
     printed: list[str] = []
     try:
         printed = read_banner(process)

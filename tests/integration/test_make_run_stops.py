@@ -37,6 +37,7 @@ import requests
 from localdev.standins.examples import VIDEO
 from localdev.standins.template import ROOT
 from tests.support.log_hygiene import sensitive
+from tests.support.make_run import outer_environment
 
 MAKE = shutil.which("make") or "make"
 STOP_WITHIN = 5.0  # seconds from the signal to make's exit
@@ -65,11 +66,7 @@ class MakeRun:
     would stall the server, which would then be the test's fault)."""
 
     def __init__(self, mode: str) -> None:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CLOUDFLARE_", "AWS_ENDPOINT", "MAKE", "MFLAGS"))  # not the outer make's
-        }
+        env = outer_environment("MAKE", "MFLAGS")  # not the outer make's either
         self.process = subprocess.Popen(
             [MAKE, "--no-print-directory", "run"],
             cwd=ROOT,

@@ -242,7 +242,7 @@ def test_the_budget_tables_calls_are_allowed_by_both_minting_roles_as_written(
     }
     assert aws_permissions.denied(calls) == []
     without_get = copy.deepcopy(template.template()["Resources"])
-    for policy in without_get["MintFunctionRole"]["Properties"]["Policies"]:
+    for policy in aws_permissions.inline_policies(without_get["MintFunctionRole"]):
         for statement in policy["PolicyDocument"]["Statement"]:
             listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             statement["Action"] = [a for a in listed if a != "dynamodb:GetItem"]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+from localdev.standins import template
 from localdev.standins.template import ROOT
 
 
@@ -17,9 +18,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def outer_environment(*prefixes: str) -> dict[str, str]:
+    """This process's environment without what make run sets itself (the functions' variables, as
+    the template declares them), the stand-ins' endpoints and names starting with `prefixes`."""
+    declared = set(template.function_environment({}))
+    dropped = ("CLOUDFLARE_", "AWS_ENDPOINT", *prefixes)
+    return {k: v for k, v in os.environ.items() if not k.startswith(dropped) and k not in declared}
+
+
 def start_make_run(port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """What `make run` runs, in its own process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "AWS_ENDPOINT"))}
+    env = outer_environment()
     return subprocess.Popen(
         [sys.executable, "-m", "localdev.run"],
         cwd=ROOT,

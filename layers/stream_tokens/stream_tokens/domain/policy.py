@@ -128,7 +128,7 @@ class Rule:
         return NotPermitted(self.name, [ErrorDetail(NotPermitted.code, message)], NotPermitted.BATCH_SIZE)
 
     def _refusal(self, pointer: str, what: str) -> ErrorDetail:
-        return ErrorDetail(NotPermitted.code, f"{what} are not allowed by rule {self.name!r}", pointer)
+        return ErrorDetail(NotPermitted.code, f"{what}: not allowed by rule {self.name!r}", pointer)
 
 
 @dataclass(frozen=True)
