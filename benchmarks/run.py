@@ -80,25 +80,20 @@ class Contender:
     """Which callers its events carry (bench_events): an IAM caller, or a JWT one."""
 
 
+def ours(
+    name: str, label: str, signing_mode: str = "api", env: dict[str, str] | None = None, events: str = "iam"
+) -> Contender:
+    """The HTTP function with its layer, as `make run` and the tests load it."""
+    source = [ROOT / "functions" / "mint_http", ROOT / "layers" / "stream_tokens"]
+    return Contender(name, label, source[0] / "app.py", source, signing_mode, env or {}, events)
+
+
 CONTENDERS = [
-    Contender(
-        "ours-local",
-        "ours, local signing",
-        ROOT / "functions" / "mint_http" / "app.py",
-        [ROOT / "functions" / "mint_http", ROOT / "layers" / "stream_tokens"],
-        "auto",
-    ),
-    Contender(
-        "ours-api",
-        "ours, Cloudflare API",
-        ROOT / "functions" / "mint_http" / "app.py",
-        [ROOT / "functions" / "mint_http", ROOT / "layers" / "stream_tokens"],
-    ),
-    Contender(
+    ours("ours-local", "ours, local signing", "auto"),
+    ours("ours-api", "ours, Cloudflare API"),
+    ours(
         "ours-claims",
         "ours, local signing, JWT claim policy",
-        ROOT / "functions" / "mint_http" / "app.py",
-        [ROOT / "functions" / "mint_http", ROOT / "layers" / "stream_tokens"],
         "auto",
         {"AUTH_MODE": "JWT", "JWT_QUOTA_TOKENS": "0"},
         "jwt",
