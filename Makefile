@@ -17,7 +17,7 @@ NPM_TOOLS := .npm-tools
 REDOCLY := $(CURDIR)/$(NPM_TOOLS)/node_modules/.bin/redocly
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: help install run jwt test lint typecheck template openapi build events validator load bench lock deploy clean dashboard publish costs
+.PHONY: help install run jwt browser test lint typecheck template openapi build events validator load bench lock deploy clean dashboard publish costs
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,10 +67,19 @@ openapi: install ## openapi.{iam,jwt,none}.json: the API's document as each Auth
 		$(BIN)/python -m localdev.standins.template $${mode^^} > openapi.$$mode.json.tmp && mv openapi.$$mode.json.tmp openapi.$$mode.json || exit 1; \
 	done
 
+# Debian's Chromium for tests/browser (driven by playwright-core from $(NPM_TOOLS)), installed when absent.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser: $(NPM_TOOLS)/.installed ## Chromium (apt-get, when missing) and playwright-core for the browser test
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif command -v apt-get >/dev/null; then \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "no apt-get here: tests/browser will be skipped (it needs Chromium at $(CHROMIUM))"; fi
+
 build: install ## sam build (the layer for arm64, the function folder)
 	$(BIN)/sam build --template template.yaml
 
-test: install lint template build ## everything CI runs: lint, types, template checks, build, tests
+test: install lint template build browser ## everything CI runs: lint, types, template checks, build, tests
 	$(BIN)/pytest
 
 load: install ## bounded load run on loopback: 10,000 requests x 16 connections per signing mode

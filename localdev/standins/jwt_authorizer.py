@@ -40,10 +40,12 @@ def flattened(value: Any) -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        return "<nil>"
     if isinstance(value, list):
         return "[" + " ".join(flattened(item) for item in value) + "]"
     if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{flattened(v)}" for k, v in value.items()) + "]"
+        return "map[" + " ".join(f"{k}:{flattened(value[k])}" for k in sorted(value)) + "]"
     return str(value)
 
 
@@ -73,15 +75,18 @@ class LocalIssuer:
         under the key "refused"."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return {"refused": UNAUTHORIZED}
+            return {"refused": _unauthorized("the token is missing")}
         try:
             claims = self.verified(token.strip())
+        except jwt.InvalidAudienceError:
+            return {"refused": _unauthorized("the token does not have a valid audience")}  # AWS's wording
         except jwt.InvalidTokenError:
-            return {"refused": UNAUTHORIZED}
+            return {"refused": _unauthorized("the token is not valid")}
         granted = _scopes(claims)
         if self.scopes and not set(self.scopes) & set(granted):
             return {"refused": FORBIDDEN}
-        return {"jwt": {"claims": {name: flattened(v) for name, v in claims.items()}, "scopes": granted or None}}
+        flat = {name: flattened(value) for name, value in claims.items() if value is not None}  # null: left out
+        return {"jwt": {"claims": flat, "scopes": granted if self.scopes else None}}
 
     def verified(self, token: str) -> dict[str, Any]:
         if jwt.get_unverified_header(token).get("kid") != self.kid:
@@ -89,7 +94,7 @@ class LocalIssuer:
         claims: dict[str, Any] = jwt.decode(
             token,
             self.key.public_key(),
-            algorithms=["RS256"],
+            algorithms=["RS256", "RS384", "RS512"],  # API Gateway: RSA-based algorithms only
             issuer=self.url,
             options={"require": ["exp", "iss"], "verify_aud": False},
         )
@@ -124,6 +129,12 @@ class LocalIssuer:
         key = serialization.load_pem_private_key(saved["key"].encode(), password=None)
         assert isinstance(key, rsa.RSAPrivateKey)
         return cls(saved["issuer"], tuple(saved["audiences"]), key=key, kid=saved["kid"])
+
+
+def _unauthorized(description: str) -> dict[str, Any]:
+    """API Gateway's 401, with the `www-authenticate` header AWS's troubleshooting page shows."""
+    challenge = f'Bearer scope="" error="invalid_token" error_description="{description}"'
+    return UNAUTHORIZED | {"headers": _JSON | {"www-authenticate": challenge}}
 
 
 def _listed(text: str) -> tuple[str, ...]:

@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +13,7 @@ import requests
 from localdev.standins.examples import VIDEO
 from localdev.standins.template import ROOT
 from tests.support.log_hygiene import sensitive
-from tests.support.make_run import free_port, read_banner, start_make_run, stop
+from tests.support.make_run import bearer_token, free_port, read_banner, start_make_run, stop
 
 OTHER = "0123456789abcdef0123456789abcdef"
 
@@ -27,13 +24,7 @@ class JwtApi:
         self.url = f"http://127.0.0.1:{port}"
 
     def token(self, sub: str = "viewer-1", **settings: Any) -> str:
-        """What `make jwt SUB=... [SCOPES=...] [CLAIMS=...] [EXPIRES_IN=...] [AUD=...]` prints, last line."""
-        env = {k: v for k, v in os.environ.items() if k not in ("SCOPES", "CLAIMS", "AUD", "EXPIRES_IN")}
-        env |= {"PORT": str(self.port), "SUB": sub} | {k.upper(): str(v) for k, v in settings.items()}
-        command = [sys.executable, "-m", "localdev.jwt"]
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
-        assert done.returncode == 0, done.stderr
-        return sensitive(done.stdout.strip().splitlines()[-1])
+        return bearer_token(self.port, SUB=sub, **{k.upper(): str(v) for k, v in settings.items()})
 
     def mint(self, token: str | None, video: str = VIDEO, body: Any = None) -> requests.Response:
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}

@@ -10,6 +10,7 @@ import time
 
 from localdev.standins import template
 from localdev.standins.template import ROOT
+from tests.support.log_hygiene import sensitive
 
 
 def free_port() -> int:
@@ -56,3 +57,20 @@ def stop(process: subprocess.Popen[str], printed: list[str]) -> None:
     if process.poll() is None:
         process.kill()
     print("".join(printed) + process.stdout.read())  # into this test's captured output, which the log scan reads
+
+
+def bearer_token(port: int, **variables: str) -> str:
+    """What `make jwt PORT=... SUB=... [SCOPES=...] [CLAIMS=...] [EXPIRES_IN=...] [AUD=...]` prints
+    alone on its last line, for `AUTH_MODE=JWT make run` on `port` (registered as sensitive)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SUB", "SCOPES", "CLAIMS", "EXPIRES_IN", "AUD")}
+    minted = subprocess.run(
+        [sys.executable, "-m", "localdev.jwt"],
+        cwd=ROOT,
+        env=env | {"PORT": str(port)} | variables,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert minted.returncode == 0, minted.stderr
+    return sensitive(minted.stdout.rstrip("\n").rsplit("\n", 1)[-1])

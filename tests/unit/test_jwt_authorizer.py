@@ -26,6 +26,9 @@ def test_a_valid_token_passes_with_its_claims_as_api_gateway_hands_them_over():
     claims = ISSUER.authorize(bearer(token))["jwt"]["claims"]
     assert claims["cognito:groups"] == "[gold staff]"
     assert (claims["n"], claims["ok"], claims["o"], claims["sub"]) == ("5", "true", "map[a:1]", "u1")
+    payload = {"sub": "u1", "gone": None, "iss": ISSUER.url, "aud": "stream-signed-urls-local", "exp": 2**40}
+    with_null = jwt.encode(payload, ISSUER.key, algorithm="RS256", headers={"kid": ISSUER.kid})
+    assert "gone" not in ISSUER.authorize(bearer(with_null))["jwt"]["claims"]  # a null claim is left out
     assert all(isinstance(value, str) for value in claims.values())
     assert ISSUER.authorize(bearer(token))["jwt"]["scopes"] is None  # the route requires none
 
@@ -53,25 +56,27 @@ def test_the_function_reads_the_caller_from_that_event():
     ],
 )
 def test_what_api_gateway_refuses_is_its_401(token):
-    assert ISSUER.authorize(bearer(token)) == {"refused": UNAUTHORIZED}
+    refused = ISSUER.authorize(bearer(token))["refused"]
+    assert (refused["statusCode"], refused["body"]) == (401, UNAUTHORIZED["body"])
+    assert refused["headers"]["www-authenticate"].startswith('Bearer scope="" error="invalid_token"')
 
 
 def test_alg_none_and_a_missing_header_are_refused():
     unsigned = jwt.encode({"sub": "u1", "iss": ISSUER.url, "exp": int(time.time()) + 60}, "", algorithm="none")
-    assert ISSUER.authorize(bearer(unsigned)) == {"refused": UNAUTHORIZED}
-    assert ISSUER.authorize({}) == {"refused": UNAUTHORIZED}
-    assert ISSUER.authorize({"authorization": ISSUER.token({"sub": "u1"})}) == {"refused": UNAUTHORIZED}
+    for headers in (bearer(unsigned), {}, {"authorization": ISSUER.token({"sub": "u1"})}):
+        assert ISSUER.authorize(headers)["refused"]["statusCode"] == 401
 
 
 def test_a_client_id_stands_for_the_audience_and_scopes_are_checked_when_the_route_needs_them():
     machine = ISSUER.token({"sub": "m2m", "aud": None, "client_id": "stream-signed-urls-local"})
     assert ISSUER.authorize(bearer(machine))["jwt"]["claims"]["client_id"] == "stream-signed-urls-local"
     other = ISSUER.token({"sub": "m2m", "aud": None, "client_id": "another-client"})
-    assert ISSUER.authorize(bearer(other)) == {"refused": UNAUTHORIZED}
+    assert "not have a valid audience" in ISSUER.authorize(bearer(other))["refused"]["headers"]["www-authenticate"]
     unscoped = ISSUER.token({"sub": "u1", "scope": "openid"})
     scoped = ISSUER.token({"sub": "u1", "scope": "openid stream/mint"})
     assert SCOPED.authorize(bearer(unscoped)) == {"refused": FORBIDDEN}
     assert SCOPED.authorize(bearer(scoped))["jwt"]["scopes"] == ["openid", "stream/mint"]
+    assert ISSUER.authorize(bearer(scoped))["jwt"]["scopes"] is None  # a route without scopes: null
 
 
 def test_claims_flatten_as_public_reports_show():
