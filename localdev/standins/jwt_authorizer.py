@@ -25,9 +25,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 DEFAULT_AUDIENCE = "stream-signed-urls-local"
+_JSON = {"content-type": "application/json"}
 UNAUTHORIZED = {
     "statusCode": 401,
-    "headers": {"content-type": "application/json"},
+    "headers": _JSON,
     "body": '{"message":"Unauthorized"}',
 }
 FORBIDDEN = {"statusCode": 403, "headers": {"content-type": "application/json"}, "body": '{"message":"Forbidden"}'}
