@@ -78,6 +78,7 @@ def test_an_alarm_for_everything_an_operator_must_act_on():
         ),
         ("StreamSignedUrls", "RateLimited", (("LimitedBy", '"Cloudflare"'), ("service", '"stream-signed-urls"'))),
         ("StreamSignedUrls", "RateLimited", (("LimitedBy", '"Share"'), ("service", '"stream-signed-urls"'))),
+        ("StreamSignedUrls", "RateLimited", (("LimitedBy", '"BudgetStore"'), ("service", '"stream-signed-urls"'))),
         ("StreamSignedUrls", "CloudflareShareUsed", (("service", '"stream-signed-urls"'),)),
         ("AWS/Lambda", "Errors", (("FunctionName", '{"!Ref": "RotateSigningKeyFunction"}'),)),
     }
@@ -108,11 +109,12 @@ def test_thresholds_are_parameters_where_an_operator_would_tune_them():
         }
         <= set(T["Parameters"])
     )
-    # any refused credential, share used up or failed rotation needs a person: no knob
+    # any refused credential, share used up, budget failed closed or failed rotation needs a person: no knob
     fixed = {name for name, t in thresholds.items() if t == 1}
     assert fixed == {
         "CloudflareCredentialsRejectedAlarm",
         "CloudflareShareUsedUpAlarm",
+        "CloudflareBudgetStoreFailedClosedAlarm",
         "SigningKeyRotationFailedAlarm",
     }
 

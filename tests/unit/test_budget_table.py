@@ -11,7 +11,7 @@ import pytest
 from localdev.standins import cloudflare_double
 from stream_tokens.adapters import shared_budget
 from stream_tokens.adapters.shared_budget import BudgetStoreUnavailable, SharedCallBudget
-from stream_tokens.domain.call_limits import CallBudget
+from stream_tokens.domain.call_limits import CallBudget, CallsUncounted
 from stream_tokens.domain.call_window import (
     BUCKET_SECONDS,
     LAG_BUCKETS,
@@ -151,6 +151,23 @@ def test_a_store_that_fails_puts_the_container_on_its_static_share_then_back_on_
     clock.now += 1
     assert budget.take() == 0.0  # the table again
     assert sum(store.counts.calls) == 3 + 1  # with the calls made while it failed
+
+
+def test_without_a_static_share_a_failing_store_refuses_every_call_until_it_answers():
+    clock, store = Clock(), MemoryStore()
+    reasons: list[str] = []
+    budget = SharedCallBudget(20, store, None, clock=clock, on_fallback=reasons.append)
+    store.failing = "ResourceNotFoundException"
+    for _ in range(3):
+        with pytest.raises(CallsUncounted) as refused:
+            budget.take()
+        assert 0 < refused.value.wait <= shared_budget.RETRY_CLOSED_SECONDS
+    assert reasons == ["ResourceNotFoundException"]  # once, not once a call
+    assert budget.used_percent() == 100.0
+    store.failing = None
+    clock.now += shared_budget.RETRY_CLOSED_SECONDS
+    assert budget.take() == 0.0  # the table again
+    assert sum(store.counts.calls) == 1  # no call was made meanwhile
 
 
 def test_racing_forever_refuses_the_call_for_now_instead_of_failing():

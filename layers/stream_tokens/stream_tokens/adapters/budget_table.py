@@ -114,11 +114,19 @@ def _reason(exc: ClientError) -> str:
     return (error_code(exc) or type(exc).__name__)[:64]
 
 
-def shared_call_budget(table_name: str, share: int, fallback: CallBudget) -> CallSpender:
+def shared_call_budget(table_name: str, share: int, static: CallBudget, *, bounded: bool) -> CallSpender:
     """The deployment-wide budget of `share` calls in any 5 minutes when a table is named; else
-    `fallback` alone (this container's static split)."""
+    `static` alone (this container's static split). While the table fails, `static` stands in if
+    reserved concurrency `bounded` the containers; otherwise the calls are refused (fail closed)."""
     if not table_name:
-        return fallback
+        return static
+    from functools import partial  # noqa: PLC0415
+
     from ..observability import budget_store_fallback  # noqa: PLC0415
 
-    return SharedCallBudget(share, DynamoDbCallCounts(table_name), fallback, on_fallback=budget_store_fallback)
+    return SharedCallBudget(
+        share,
+        DynamoDbCallCounts(table_name),
+        static if bounded else None,
+        on_fallback=partial(budget_store_fallback, static_share=bounded),
+    )
