@@ -23,7 +23,7 @@ from localdev.standins.apigw import LambdaContext
 from localdev.standins.cloudflare_double import Fault
 from localdev.standins.examples import CUSTOMER_CODE, VIDEO
 from stream_tokens import observability as o
-from stream_tokens.adapters import budget_table, shared_budget, table_item
+from stream_tokens.adapters import aws_request, budget_table, shared_budget, table_item
 from stream_tokens.domain import call_window
 from tests.integration.test_warm_reuse import use_signing_key
 from tests.support import aws_permissions
@@ -149,6 +149,8 @@ STATIC_BURST = 2  # SHARE / 300 s / 2 functions per second, a minute's worth as 
 
 @pytest.fixture
 def container(budget_env, monkeypatch) -> tuple[MintApp, Clock]:
+    for name in aws_request._LEFT_TO_THE_CLIENT:  # a plain setting, as on Lambda (aws_request.py)
+        monkeypatch.delenv(name, raising=False)
     for name, value in budget_env.items():
         monkeypatch.setenv(name, value)
     clock = Clock(time.time())
@@ -274,7 +276,7 @@ def test_a_throttled_table_falls_back_after_the_clients_bounded_retry(container,
         assert app.mint({}).status == 200
     finally:
         aws_calls.app = throttle.app
-    assert throttle.throttled == 2  # the Config's total_max_attempts
+    assert throttle.throttled == 1 + 2  # the plain request, then the client's total_max_attempts
     assert fallbacks(capsys) == ["ThrottlingException"]
 
 
