@@ -80,6 +80,7 @@ def test_an_alarm_for_everything_an_operator_must_act_on():
         ("StreamSignedUrls", "RateLimited", (("LimitedBy", '"Share"'), ("service", '"stream-signed-urls"'))),
         ("StreamSignedUrls", "RateLimited", (("LimitedBy", '"BudgetStore"'), ("service", '"stream-signed-urls"'))),
         ("StreamSignedUrls", "CloudflareShareUsed", (("service", '"stream-signed-urls"'),)),
+        ("StreamSignedUrls", "SigningKeyMissing", (("service", '"stream-signed-urls"'),)),
         ("AWS/Lambda", "Errors", (("FunctionName", '{"!Ref": "RotateSigningKeyFunction"}'),)),
     }
     assert watched == expected
@@ -109,12 +110,13 @@ def test_thresholds_are_parameters_where_an_operator_would_tune_them():
         }
         <= set(T["Parameters"])
     )
-    # any refused credential, share used up, budget failed closed or failed rotation needs a person: no knob
+    # any refused credential, share used up, budget failed closed, missing key or failed rotation needs a person
     fixed = {name for name, t in thresholds.items() if t == 1}
     assert fixed == {
         "CloudflareCredentialsRejectedAlarm",
         "CloudflareShareUsedUpAlarm",
         "CloudflareBudgetStoreFailedClosedAlarm",
+        "SigningKeyMissingAlarm",
         "SigningKeyRotationFailedAlarm",
     }
 
@@ -152,3 +154,8 @@ def test_api_gateway_throttling_is_counted_from_the_access_log():
     assert '"integrationLatency":"$context.integrationLatency"' in access_log
     (transformation,) = metric_filter["MetricTransformations"]
     assert transformation["MetricNamespace"] == RESOURCES["ApiThrottledAlarm"]["Properties"]["Namespace"]
+
+
+def test_the_missing_signing_key_alarm_exists_where_a_key_is_expected():
+    assert RESOURCES["SigningKeyMissingAlarm"]["Condition"] == "SignWithSecretKey"
+    assert T["Conditions"]["SignWithSecretKey"] == {"!Not": [{"!Equals": [{"!Ref": "SigningMode"}, "api"]}]}

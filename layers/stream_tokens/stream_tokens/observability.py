@@ -40,6 +40,7 @@ BUDGET_STORE_FALLBACK, FALLBACK_REASON = "BudgetStoreFallback", "Reason"  # a ta
 COLD_START, FUNCTION_NAME = "ColdStart", "function_name"  # Powertools' cold start metric and its dimension
 REFUSALS, REASON = "Refusals", "Reason"  # Reason: why the policy refused (NotPermitted's reasons, "quota")
 POLICY_REJECTED = "PolicyRejected"  # a policy document that failed its schema (the last good one stays)
+SIGNING_KEY_MISSING = "SigningKeyMissing"  # a secret read without a signing key while SIGNING_MODE is local or auto
 EMITTED = (
     TOKENS_ISSUED,
     ERRORS,
@@ -51,6 +52,7 @@ EMITTED = (
     COLD_START,
     REFUSALS,
     POLICY_REJECTED,
+    SIGNING_KEY_MISSING,
 )
 
 logger = Logger(service=SERVICE)
@@ -99,6 +101,20 @@ def budget_store_fallback(reason: str, *, static_share: bool = True) -> None:
     message = _STATIC_SHARE if static_share else _FAIL_CLOSED
     logger.warning(message, extra={"reason": reason})
     _publish(BUDGET_STORE_FALLBACK, MetricUnit.Count, 1, FALLBACK_REASON, reason)
+
+
+def signing_key_missing() -> None:
+    """The secret just read holds no signing key though SIGNING_MODE is local or auto: minting
+    fails (local) or calls Cloudflare's API, within its rate share (auto). Once per secret read."""
+    logger.warning("the Cloudflare secret holds no signing key: SIGNING_MODE local fails, auto calls Cloudflare's API")
+    with single_metric(
+        name=SIGNING_KEY_MISSING,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=NAMESPACE,
+        default_dimensions={SERVICE_DIMENSION: SERVICE},
+    ):
+        pass
 
 
 _STATIC_SHARE = "Cloudflare call budget table unavailable; using this container's static share"

@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .. import observability
 from ..domain.credentials import CloudflareCredentials
 from ..domain.errors import ConfigurationError
 from . import aws_request
@@ -45,6 +46,8 @@ class SecretsManagerCredentials:
             return parsed[1]
         credentials = CloudflareCredentials.from_secret(secret, with_signing_key=self._with_signing_key)
         self._parsed = (secret, credentials)
+        if self._with_signing_key and credentials.signing_key is None:
+            observability.signing_key_missing()  # once per secret read: the alarm for a key removed or never given
         return credentials
 
     def _current(self, refresh: bool) -> Any:
