@@ -42,7 +42,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jsonschema import Draft202012Validator
 
-from .signing_keys import new_signing_key
+from .signing_keys import new_signing_key, public_jwk, public_key
 
 FRAGMENT = Path(__file__).with_name("cloudflare-openapi-stream-fragment.json")
 SDK_ADDITIONS = Path(__file__).with_name("cloudflare-sdk-additions.json")
@@ -181,6 +181,28 @@ class CloudflareDouble:
         self.signing_keys[key["id"]] = key["created"]
         self.created_keys.append(key)
         return dict(key)
+
+    def accepts(self, token: str) -> bool:
+        """What Cloudflare's edge does with a token a viewer presents: signed by a key the account
+        has now (the double's own `/token` key, or a signing key not deleted), and not expired.
+        (`exp` may be a string: Cloudflare's own tokens carry it so.)"""
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError:
+            return False
+        with self._lock:
+            if kid == self.key_id:
+                public: Any = self.public_key
+            elif kid in self.signing_keys:
+                (key,) = [k for k in self.created_keys if k["id"] == kid]
+                public = public_key(public_jwk(key))
+            else:
+                return False  # never known, or deleted: every token it signed is revoked
+        try:
+            claims = jwt.decode(token, public, algorithms=["RS256"], options={"verify_exp": False, "verify_nbf": False})
+        except jwt.InvalidTokenError:
+            return False
+        return float(claims["exp"]) > self.clock()
 
     def key_requests(self, method: str | None = None) -> list[Recorded]:
         return [r for r in self.requests if "/stream/keys" in r.path and method in (None, r.method)]

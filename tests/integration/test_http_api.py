@@ -252,12 +252,13 @@ def app_endpoint() -> str:
 
 def test_metrics_count_tokens_by_issuer_with_upstream_latency(app, double, capsys):
     assert app.mint({}).status == 200
-    issued, cold_start, latency = emf_records(capsys)
+    missing, issued, cold_start, latency = emf_records(capsys)
     units = [
         {m["Name"]: m["Unit"] for m in e["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
-        for e in (issued, cold_start, latency)
+        for e in (missing, issued, cold_start, latency)
     ]
     assert units == [
+        {"SigningKeyMissing": "Count"},  # SIGNING_MODE auto, and the secret holds no signing key
         {"TokensIssued": "Count"},
         {"ColdStart": "Count"},  # a new container's first invocation
         {"CloudflareShareUsed": "Percent", "UpstreamLatency": "Milliseconds"},

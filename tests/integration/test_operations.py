@@ -80,9 +80,8 @@ def emitted(app, double, monkeypatch, moto_endpoint, capsys) -> dict[str, dict[f
     use_signing_key(monkeypatch, moto_endpoint)
     assert app.mint({}).status == 200
     o.signing_keys("created")  # what the rotation function writes (its own tests run the whole rotation)
-    o.budget_store_fallback(
-        "ResourceNotFoundException"
-    )  # the budget table failed (tests/integration/test_shared_budget.py)
+    o.budget_store_fallback("ResourceNotFoundException")  # the budget table failed (test_shared_budget.py),
+    o.rate_limited(o.LIMITED_BY_BUDGET_STORE)  # and, with no reserved concurrency, the call it refused
     policy_document_rejected(monkeypatch, moto_endpoint)
     seen: dict[str, dict[frozenset[str], set[tuple]]] = defaultdict(lambda: defaultdict(set))
     for record in emf_records(capsys):

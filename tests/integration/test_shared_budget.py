@@ -1,6 +1,7 @@
 """One Cloudflare budget for the whole deployment: containers as separate processes sharing moto's
 DynamoDB (the table as template.yaml declares it) and the Cloudflare double, which records when
-every call arrived; and the fallback to the static split when DynamoDB fails."""
+every call arrived; and when DynamoDB fails, the static split if reserved concurrency bounds the
+containers, else no call to Cloudflare at all (fail closed)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from localdev.standins.apigw import LambdaContext
 from localdev.standins.cloudflare_double import Fault
 from localdev.standins.examples import CUSTOMER_CODE, VIDEO
 from stream_tokens import observability as o
-from stream_tokens.adapters import budget_table, shared_budget, table_item
+from stream_tokens.adapters import aws_request, budget_table, shared_budget, table_item
 from stream_tokens.domain import call_window
+from tests.integration.test_warm_reuse import use_signing_key
 from tests.support import aws_permissions
 from tests.support.clock import Clock
 from tests.support.function import MintApp, emf_records, function_log_lines
@@ -60,10 +62,17 @@ def budget_env(moto_endpoint: str, secret_arn: str, double: Any) -> dict[str, st
 
 
 def run_containers(
-    env: dict[str, str], count: int, seconds: float, epoch: float, tmp_path: Path, functions: tuple[str, ...] = ()
+    env: dict[str, str],
+    count: int,
+    seconds: float,
+    epoch: float,
+    tmp_path: Path,
+    functions: tuple[str, ...] = (),
+    table_fails: bool = False,
 ) -> list[dict]:
     """`count` containers, each its own process, asking for tokens for `seconds` (from a common start,
-    once their code is loaded) from the HTTP function (or `functions[i]`); their answers."""
+    once their code is loaded) from the HTTP function (or `functions[i]`); their answers. Unless
+    `table_fails`, a container the table failed fails the test."""
     start = time.time() + STARTUP_SECONDS
     until = start + seconds
     processes = []
@@ -91,7 +100,8 @@ def run_containers(
         output = (tmp_path / f"{i}.log").read_text()
         print(output)  # scanned for secrets with the rest of the suite's output
         assert process.returncode == 0, output[-2000:]
-        assert "budget table unavailable" not in output, "the table timed out: this test is about the table"
+        if not table_fails:
+            assert "budget table unavailable" not in output, "the table timed out: this test is about the table"
     return [{int(k): v for k, v in json.loads((tmp_path / f"{i}.json").read_text()).items()} for i in range(count)]
 
 
@@ -139,6 +149,8 @@ STATIC_BURST = 2  # SHARE / 300 s / 2 functions per second, a minute's worth as 
 
 @pytest.fixture
 def container(budget_env, monkeypatch) -> tuple[MintApp, Clock]:
+    for name in aws_request._LEFT_TO_THE_CLIENT:  # a plain setting, as on Lambda (aws_request.py)
+        monkeypatch.delenv(name, raising=False)
     for name, value in budget_env.items():
         monkeypatch.setenv(name, value)
     clock = Clock(time.time())
@@ -184,15 +196,61 @@ def test_a_missing_table_falls_back_to_the_static_split_and_the_table_is_used_ag
     assert len(double.token_requests()) == 2 + STATIC_BURST + 1
 
 
+def closed_port() -> str:
+    """The URL of a loopback port nobody listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
 def test_an_unreachable_dynamodb_falls_back_at_once(container, monkeypatch, capsys):
     app, _ = container
-    with socket.socket() as probe:  # a loopback port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{closed}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", closed_port())
     app = MintApp()
     assert [app.mint({}).status for _ in range(STATIC_BURST + 1)] == [200] * STATIC_BURST + [429]
     assert fallbacks(capsys) == ["EndpointConnectionError"]
+
+
+# -- fail closed: without reserved concurrency, nothing bounds the static split -------------------
+def test_without_reserved_concurrency_a_flood_on_an_unreachable_table_never_reaches_cloudflare(
+    budget_env, double, tmp_path
+):
+    env = budget_env | {"UPSTREAM_BUDGET_CONTAINERS": "0", "AWS_ENDPOINT_URL_DYNAMODB": closed_port()}
+    epoch = time.time()
+    answers = run_containers(env, count=4, seconds=3, epoch=epoch, tmp_path=tmp_path, table_fails=True)
+    assert all(set(answer) == {429} for answer in answers), answers  # each with a Retry-After (budget_container)
+    assert sum(answer[429] for answer in answers) > 4 * STATIC_BURST  # more than the static split let through
+    assert double.call_times == []
+
+
+def test_with_reserved_concurrency_a_flood_on_an_unreachable_table_spends_the_static_split(
+    budget_env, double, tmp_path
+):
+    containers = 4  # ReservedConcurrency: at most this many containers per function
+    env = budget_env | {"UPSTREAM_BUDGET_CONTAINERS": str(containers), "AWS_ENDPOINT_URL_DYNAMODB": closed_port()}
+    answers = run_containers(env, count=containers, seconds=3, epoch=time.time(), tmp_path=tmp_path, table_fails=True)
+    assert all(set(answer) == {200, 429} for answer in answers), answers
+    assert [answer[200] for answer in answers] == [1] * containers  # SHARE / 300 s / 2 / 4 a second: a burst of 1
+    assert len(double.call_times) == containers <= SHARE // 2  # within the function's half of the share
+
+
+def test_without_reserved_concurrency_a_missing_table_refuses_cloudflare_calls_not_local_signing(
+    container, budget_env, moto_endpoint, monkeypatch, capsys
+):
+    app, _ = container
+    monkeypatch.setenv("UPSTREAM_BUDGET_CONTAINERS", "0")
+    monkeypatch.setenv("SIGNING_MODE", "auto")
+    stack.dynamodb_client(moto_endpoint).delete_table(TableName=budget_env[template.BUDGET_TABLE_VARIABLE])
+    with function_log_lines() as lines:
+        refused = [app.mint({}) for _ in range(3)]
+    assert [(a.status, a.error_codes) for a in refused] == [(429, [10005])] * 3
+    assert all(0 < int(a.headers["retry-after"]) <= shared_budget.RETRY_CLOSED_SECONDS for a in refused)
+    assert len([line for line in lines if "calls to Cloudflare refused" in line]) == 1
+    assert fallbacks(capsys) == ["ResourceNotFoundException"]
+    limited = [record[o.LIMITED_BY] for record in emf_records(capsys) if o.RATE_LIMITED in record]
+    assert limited == [o.LIMITED_BY_BUDGET_STORE] * 3
+    use_signing_key(monkeypatch, moto_endpoint)  # the secret now holds a signing key; the table is still gone
+    assert app.mint({}).status == 200  # signed locally: the table is not asked
 
 
 class ThrottleDynamoDb:
@@ -218,7 +276,7 @@ def test_a_throttled_table_falls_back_after_the_clients_bounded_retry(container,
         assert app.mint({}).status == 200
     finally:
         aws_calls.app = throttle.app
-    assert throttle.throttled == 2  # the Config's total_max_attempts
+    assert throttle.throttled == 1 + 2  # the plain request, then the client's total_max_attempts
     assert fallbacks(capsys) == ["ThrottlingException"]
 
 

@@ -13,7 +13,11 @@ import uuid
 from localdev.standins.apigw import AWS_ACCOUNT, iam_authorizer
 from localdev.standins.examples import ACCOUNT, VIDEO
 from localdev.standins.signing_keys import secret_fields
-from localdev.standins.stack import create_budget_table, create_secret
+from localdev.standins.stack import create_budget_table, create_secret, dynamodb_client
+from localdev.standins.template import BUDGET_TABLE_VARIABLE
+from stream_tokens.adapters import aws_request
+from stream_tokens.adapters.budget_table import BUDGET_KEY
+from stream_tokens.adapters.table_item import KEY_ATTRIBUTE
 from tests.support.keys import sensitive_key
 from tests.support.log_hygiene import sensitive
 
@@ -91,19 +95,20 @@ event = http_api_event("POST", f"/videos/{video}/token", "{}", route_key="POST /
                        path_parameters={"identifier": video})
 answer = app.lambda_handler(event, LambdaContext())
 heavy = ("requests", "jwt", "boto3", "aws_lambda_powertools.utilities.parameters",
-         "stream_tokens.adapters.budget_table")
+         "stream_tokens.adapters.budget_table", "botocore.session", "botocore.client")
 loaded = sorted(name for name in heavy if name in sys.modules)
 print("RESULT " + json.dumps({"status": answer["statusCode"], "loaded": loaded}))
 """
 
 
 def run_container(env: dict[str, str]) -> dict:
-    """A fresh process that loads the HTTP function as Lambda does and answers one request."""
+    """A fresh process that loads the HTTP function as Lambda does and answers one request (this
+    machine's settings that Lambda does not make, such as AWS_CA_BUNDLE, left out)."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = ":".join([f"{root}/functions/mint_http", f"{root}/layers/stream_tokens", root])
     done = subprocess.run(
         [sys.executable, "-c", DRIVER, path, VIDEO],
-        env=os.environ | env,
+        env={k: v for k, v in os.environ.items() if k not in aws_request._LEFT_TO_THE_CLIENT} | env,  # as on Lambda
         capture_output=True,
         text=True,
         timeout=60,
@@ -126,7 +131,34 @@ def test_a_container_that_signs_locally_never_loads_requests_nor_the_budget_tabl
 
 def test_a_container_that_calls_cloudflare_never_loads_the_signing_libraries(function_env, moto_endpoint):
     table = create_budget_table(moto_endpoint, f"lazy-{uuid.uuid4().hex[:12]}")
+    assert "jwt" not in run_container(function_env | table | {"SIGNING_MODE": "api"})["loaded"]
+
+
+def counted(moto_endpoint: str, table: dict[str, str]) -> int:
+    """The calls to Cloudflare the budget table counts."""
+    key = {KEY_ATTRIBUTE: {"S": BUDGET_KEY}}
+    item = dynamodb_client(moto_endpoint).get_item(TableName=table[BUDGET_TABLE_VARIABLE], Key=key)["Item"]
+    return sum(int(n["N"]) for n in item["calls"]["L"])
+
+
+def test_an_api_mode_container_never_imports_boto3_nor_builds_a_botocore_client_in_a_plain_setting(
+    function_env, moto_endpoint
+):
+    """The budget table's PutItem (and the secret's read) go as plain signed requests (aws_request.py):
+    a botocore client, its service model and endpoints, were most of API mode's cold start."""
+    table = create_budget_table(moto_endpoint, f"lazy-{uuid.uuid4().hex[:12]}")
     assert run_container(function_env | table | {"SIGNING_MODE": "api"}) == {
         "status": 200,
-        "loaded": ["boto3", "requests", "stream_tokens.adapters.budget_table"],  # the table's client is boto3's
+        "loaded": ["requests", "stream_tokens.adapters.budget_table"],  # no boto3, no botocore session or client
     }
+    assert counted(moto_endpoint, table) == 1  # and the call was counted in the table
+
+
+def test_where_the_setting_is_not_plain_the_budget_counts_through_botocores_client(function_env, moto_endpoint):
+    table = create_budget_table(moto_endpoint, f"lazy-{uuid.uuid4().hex[:12]}")
+    not_plain = {"AWS_USE_DUALSTACK_ENDPOINT": "false"}  # any such setting is left to the client
+    answer = run_container(function_env | table | {"SIGNING_MODE": "api"} | not_plain)
+    assert answer["status"] == 200
+    assert {"botocore.client", "stream_tokens.adapters.budget_table"} <= set(answer["loaded"])
+    assert "boto3" not in answer["loaded"]
+    assert counted(moto_endpoint, table) == 1

@@ -4,8 +4,8 @@ from the test), waits for `start`, then asks it for a token every `pause` second
 (wall clock) and writes how many answers of each status it got to `results` (JSON). Its budget's
 clock runs `scale` times faster than real time from `epoch`, as the Cloudflare double's does in the
 test, so that 5 minutes pass in seconds; its DynamoDB timeouts are generous, so that a machine busy
-with the test's other containers does not put it on its fallback (tested apart). Its log lines go to
-a file, which the test prints for the log scan."""
+with the test's other containers does not put it on its fallback (tested apart). A 429 without a
+Retry-After fails it (exit status 1). Its log lines go to a file, which the test prints for the log scan."""
 
 from __future__ import annotations
 
@@ -47,7 +47,9 @@ def ask_http() -> int:
         route_key="POST /videos/{identifier}/token",
         path_parameters={"identifier": VIDEO},
     )
-    status: int = _function("mint_http").lambda_handler(event, LambdaContext(timeout_seconds=15))["statusCode"]
+    answer = _function("mint_http").lambda_handler(event, LambdaContext(timeout_seconds=15))
+    status: int = answer["statusCode"]
+    assert status != 429 or int(answer["headers"]["Retry-After"]) > 0, answer
     return status
 
 
@@ -58,6 +60,8 @@ def ask_direct() -> int:
     try:
         _function("mint_direct").lambda_handler({"identifier": VIDEO}, LambdaContext(timeout_seconds=15))
     except StreamTokenError as failure:
+        if failure.status == 429 and not getattr(failure, "retry_after", None):
+            raise SystemExit(f"a 429 without Retry-After: {failure}") from None
         return failure.status
     return 200
 

@@ -78,7 +78,9 @@ def test_an_alarm_for_everything_an_operator_must_act_on():
         ),
         ("StreamSignedUrls", "RateLimited", (("LimitedBy", '"Cloudflare"'), ("service", '"stream-signed-urls"'))),
         ("StreamSignedUrls", "RateLimited", (("LimitedBy", '"Share"'), ("service", '"stream-signed-urls"'))),
+        ("StreamSignedUrls", "RateLimited", (("LimitedBy", '"BudgetStore"'), ("service", '"stream-signed-urls"'))),
         ("StreamSignedUrls", "CloudflareShareUsed", (("service", '"stream-signed-urls"'),)),
+        ("StreamSignedUrls", "SigningKeyMissing", (("service", '"stream-signed-urls"'),)),
         ("AWS/Lambda", "Errors", (("FunctionName", '{"!Ref": "RotateSigningKeyFunction"}'),)),
         ("StreamSignedUrls", "PolicyRejected", (("Reason", '"schema"'), ("service", '"stream-signed-urls"'))),
     }
@@ -109,11 +111,13 @@ def test_thresholds_are_parameters_where_an_operator_would_tune_them():
         }
         <= set(T["Parameters"])
     )
-    # any refused credential, share used up or failed rotation needs a person: no knob
+    # any refused credential, share used up, budget failed closed, missing key or failed rotation needs a person
     fixed = {name for name, t in thresholds.items() if t == 1}
     assert fixed == {
         "CloudflareCredentialsRejectedAlarm",
         "CloudflareShareUsedUpAlarm",
+        "CloudflareBudgetStoreFailedClosedAlarm",
+        "SigningKeyMissingAlarm",
         "SigningKeyRotationFailedAlarm",
         "PolicyRejectedAlarm",  # a minting policy that did not load: the operator's change is not in force
     }
@@ -194,3 +198,8 @@ def test_the_entitlements_table_is_an_output_when_the_stack_creates_it():
     output = T["Outputs"]["EntitlementsTableName"]
     assert output["Condition"] == RESOURCES["EntitlementsTableResource"]["Condition"] == "CreateEntitlementsTable"
     assert output["Value"] == {"!Ref": "EntitlementsTableResource"}
+
+
+def test_the_missing_signing_key_alarm_exists_where_a_key_is_expected():
+    assert RESOURCES["SigningKeyMissingAlarm"]["Condition"] == "SignWithSecretKey"
+    assert T["Conditions"]["SignWithSecretKey"] == {"!Not": [{"!Equals": [{"!Ref": "SigningMode"}, "api"]}]}

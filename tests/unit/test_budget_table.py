@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import random
 import threading
+from typing import Any
 
 import pytest
 
 from localdev.standins import cloudflare_double
 from stream_tokens.adapters import shared_budget
 from stream_tokens.adapters.shared_budget import BudgetStoreUnavailable, SharedCallBudget
-from stream_tokens.domain.call_limits import CallBudget
+from stream_tokens.domain.call_limits import CallBudget, CallsUncounted
 from stream_tokens.domain.call_window import (
     BUCKET_SECONDS,
     LAG_BUCKETS,
@@ -153,6 +154,23 @@ def test_a_store_that_fails_puts_the_container_on_its_static_share_then_back_on_
     assert sum(store.counts.calls) == 3 + 1  # with the calls made while it failed
 
 
+def test_without_a_static_share_a_failing_store_refuses_every_call_until_it_answers():
+    clock, store = Clock(), MemoryStore()
+    reasons: list[str] = []
+    budget = SharedCallBudget(20, store, None, clock=clock, on_fallback=reasons.append)
+    store.failing = "ResourceNotFoundException"
+    for _ in range(3):
+        with pytest.raises(CallsUncounted) as refused:
+            budget.take()
+        assert 0 < refused.value.wait <= shared_budget.RETRY_CLOSED_SECONDS
+    assert reasons == ["ResourceNotFoundException"]  # once, not once a call
+    assert budget.used_percent() == 100.0
+    store.failing = None
+    clock.now += shared_budget.RETRY_CLOSED_SECONDS
+    assert budget.take() == 0.0  # the table again
+    assert sum(store.counts.calls) == 1  # no call was made meanwhile
+
+
 def test_racing_forever_refuses_the_call_for_now_instead_of_failing():
     class AlwaysLost(MemoryStore):
         def swap(self, expected, new, expires_at):
@@ -220,3 +238,39 @@ def test_the_share_used_is_the_deployments_as_last_seen_or_the_static_shares_on_
     assert budget.used_percent() == pytest.approx(25.0, abs=1)
     budget.take()
     assert budget.used_percent() == pytest.approx(50.0, abs=1)
+
+
+# -- the table's requests: plain signed requests with the adapter's timeouts (no client) --------
+PLAIN_ENV = {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s", "AWS_DEFAULT_REGION": "eu-west-1"}
+
+
+def plain_table(monkeypatch: pytest.MonkeyPatch, *answers: tuple[int, dict]) -> tuple[Any, list]:
+    """A DynamoDbCallCounts in a plain setting whose requests get `answers`, in turn; the calls made."""
+    from stream_tokens.adapters import aws_request, budget_table
+
+    calls: list[tuple[str, dict, object]] = []
+
+    def call(service: object, action: str, payload: dict, env: object, timeout: object) -> tuple[int, dict]:
+        calls.append((action, payload, timeout))
+        return answers[len(calls) - 1]
+
+    monkeypatch.setattr(aws_request, "call", call)
+    table = budget_table.DynamoDbCallCounts("calls", env=PLAIN_ENV)
+    monkeypatch.setattr(table, "client", lambda: pytest.fail("no client in a plain setting"))
+    return table, calls
+
+
+def test_a_write_is_one_plain_put_item_with_the_adapters_timeouts(monkeypatch):
+    table, calls = plain_table(monkeypatch, (200, {}))
+    assert table.swap(CallCounts(), CallCounts.from_buckets({10: 1}, "v1"), expires_at=10**10) is None
+    [(action, payload, timeout)] = calls
+    assert (action, payload["ConditionExpression"], timeout) == ("PutItem", "attribute_not_exists(#key)", (0.5, 0.5))
+
+
+def test_a_lost_race_reads_the_item_dynamodb_returned_with_the_refusal(monkeypatch):
+    stored = {"version": {"S": "v2"}, "first": {"N": "10"}, "calls": {"L": [{"N": "3"}]}}
+    refusal = {"__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException", "Item": stored}
+    table, calls = plain_table(monkeypatch, (400, refusal))
+    seen = table.swap(CallCounts("v1", 10, (1,)), CallCounts("v3", 10, (2,)), expires_at=10**10)
+    assert seen == CallCounts("v2", 10, (3,))
+    assert len(calls) == 1  # no GetItem: the refusal carried the item

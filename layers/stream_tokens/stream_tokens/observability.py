@@ -31,14 +31,16 @@ TOKENS_ISSUED, ISSUER = "TokensIssued", "Issuer"  # Issuer: an issuer's name (`l
 ERRORS, ERROR_KIND = "Errors", "ErrorKind"  # ErrorKind: an error type's name (errors.py)
 UPSTREAM_LATENCY = "UpstreamLatency"  # ms per call to Cloudflare, retries included
 SIGNING_KEYS, SIGNING_KEY_EVENT = "SigningKeys", "Event"  # Event: see signing_keys()
-RATE_LIMITED, LIMITED_BY = "RateLimited", "LimitedBy"  # LimitedBy: LIMITED_BY_CLOUDFLARE or LIMITED_BY_SHARE
+RATE_LIMITED, LIMITED_BY = "RateLimited", "LimitedBy"  # LimitedBy: one of the LIMITED_BY_* values
 LIMITED_BY_CLOUDFLARE = "Cloudflare"  # Cloudflare answered 429 (its own limit, shared with the account's other users)
 LIMITED_BY_SHARE = "Share"  # this deployment refused the call: its share of Cloudflare's limit is used up
+LIMITED_BY_BUDGET_STORE = "BudgetStore"  # refused: the budget table failed and no reserved concurrency bounds the calls
 SHARE_USED = "CloudflareShareUsed"  # percent of a container's share in use, after each call it lets through
-BUDGET_STORE_FALLBACK, FALLBACK_REASON = "BudgetStoreFallback", "Reason"  # Reason: the table's error code
+BUDGET_STORE_FALLBACK, FALLBACK_REASON = "BudgetStoreFallback", "Reason"  # a table failure; Reason: its error code
 COLD_START, FUNCTION_NAME = "ColdStart", "function_name"  # Powertools' cold start metric and its dimension
 REFUSALS, REASON = "Refusals", "Reason"  # Reason: why the policy refused (NotPermitted's reasons, "quota")
 POLICY_REJECTED = "PolicyRejected"  # a policy document that failed its schema (the last good one stays)
+SIGNING_KEY_MISSING = "SigningKeyMissing"  # a secret read without a signing key while SIGNING_MODE is local or auto
 EMITTED = (
     TOKENS_ISSUED,
     ERRORS,
@@ -50,6 +52,7 @@ EMITTED = (
     COLD_START,
     REFUSALS,
     POLICY_REJECTED,
+    SIGNING_KEY_MISSING,
 )
 
 logger = Logger(service=SERVICE)
@@ -72,8 +75,10 @@ def upstream_latency(milliseconds: float) -> None:
 
 
 def rate_limited(limited_by: str) -> None:
-    """A call to Cloudflare that a rate limit stopped: Cloudflare's own 429 (LIMITED_BY_CLOUDFLARE)
-    or this deployment's share used up before the call was made (LIMITED_BY_SHARE)."""
+    """A call to Cloudflare that a rate limit stopped: Cloudflare's own 429 (LIMITED_BY_CLOUDFLARE),
+    this deployment's share used up before the call was made (LIMITED_BY_SHARE), or the share not
+    countable, the budget table failing with no reserved concurrency to bound the calls
+    (LIMITED_BY_BUDGET_STORE)."""
     _publish(RATE_LIMITED, MetricUnit.Count, 1, LIMITED_BY, limited_by)
 
 
@@ -90,13 +95,30 @@ def signing_keys(event: str, count: int = 1) -> None:
     _publish(SIGNING_KEYS, MetricUnit.Count, count, SIGNING_KEY_EVENT, event)
 
 
-def budget_store_fallback(reason: str) -> None:
+def budget_store_fallback(reason: str, *, static_share: bool = True) -> None:
     """The Cloudflare call budget table failed (`reason`: the error's code): this container spends
-    its static share until it tries the table again."""
-    logger.warning(
-        "Cloudflare call budget table unavailable; using this container's static share", extra={"reason": reason}
-    )
+    its static share (`static_share`), or refuses every call to Cloudflare, until it tries the table again."""
+    message = _STATIC_SHARE if static_share else _FAIL_CLOSED
+    logger.warning(message, extra={"reason": reason})
     _publish(BUDGET_STORE_FALLBACK, MetricUnit.Count, 1, FALLBACK_REASON, reason)
+
+
+def signing_key_missing() -> None:
+    """The secret just read holds no signing key though SIGNING_MODE is local or auto: minting
+    fails (local) or calls Cloudflare's API, within its rate share (auto). Once per secret read."""
+    logger.warning("the Cloudflare secret holds no signing key: SIGNING_MODE local fails, auto calls Cloudflare's API")
+    with single_metric(
+        name=SIGNING_KEY_MISSING,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=NAMESPACE,
+        default_dimensions={SERVICE_DIMENSION: SERVICE},
+    ):
+        pass
+
+
+_STATIC_SHARE = "Cloudflare call budget table unavailable; using this container's static share"
+_FAIL_CLOSED = "Cloudflare call budget table unavailable; calls to Cloudflare refused until it answers"
 
 
 def _publish(name: str, unit: MetricUnit, value: float, dimension: str, dimension_value: str) -> None:

@@ -6,7 +6,8 @@ it up (the execution role's credentials in the environment, a region of the `aws
 FIPS, dual-stack, proxy or profile asked for), one request signed by botocore's own SigV4 signer and
 sent by botocore's own HTTP session does what the client would. Anything else is left to the client,
 which retries, resolves every partition's endpoints and names AWS's errors: `call` then answers None.
-Used for Secrets Manager's GetSecretValue and DynamoDB's UpdateItem (the quotas).
+Used for Secrets Manager's GetSecretValue and DynamoDB's UpdateItem (the quotas), PutItem and
+GetItem (the Cloudflare budget).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from botocore.auth import SigV4Auth
@@ -54,10 +56,14 @@ DYNAMODB = Service("dynamodb", "AWS_ENDPOINT_URL_DYNAMODB", "DynamoDB_20120810",
 
 
 def call(
-    service: Service, action: str, payload: Mapping[str, Any], env: Mapping[str, str] = os.environ
+    service: Service,
+    action: str,
+    payload: Mapping[str, Any],
+    env: Mapping[str, str] = os.environ,
+    timeout: float | tuple[float, float] = TIMEOUT_SECONDS,
 ) -> tuple[int, dict[str, Any]] | None:
     """(HTTP status, the answer's JSON object), or None when the client must do it (see the module's
-    doc): the setting is not plain, or no answer came."""
+    doc): the setting is not plain, or no answer came. `timeout`: seconds, or (connect, read)."""
     target = _plain_target(service, env)
     if target is None:
         return None
@@ -70,7 +76,7 @@ def call(
     credentials = Credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env.get("AWS_SESSION_TOKEN"))
     SigV4Auth(credentials, service.name, region).add_auth(request)
     try:
-        answer = URLLib3Session(timeout=TIMEOUT_SECONDS).send(request.prepare())
+        answer = _session(timeout).send(request.prepare())
         body = json.loads(answer.content)
     except Exception:  # the client will try, and say what went wrong
         return None
@@ -82,6 +88,17 @@ def secret_string(secret_id: str, env: Mapping[str, str] = os.environ) -> str | 
     answer = call(SECRETS_MANAGER, "GetSecretValue", {"SecretId": secret_id, "VersionStage": "AWSCURRENT"}, env)
     value = answer[1].get("SecretString") if answer is not None and answer[0] == 200 else None
     return value if isinstance(value, str) else None
+
+
+@cache
+def _session(timeout: float | tuple[float, float]) -> URLLib3Session:
+    """One keep-alive session per timeout, as a client keeps its own (urllib3's pools are thread-safe)."""
+    return URLLib3Session(timeout=timeout)  # type: ignore[arg-type]  # (connect, read) is accepted (httpsession.py)
+
+
+def is_plain(service: Service, env: Mapping[str, str] = os.environ) -> bool:
+    """Whether `call` would send the request itself (else a client must)."""
+    return _plain_target(service, env) is not None
 
 
 def _plain_target(service: Service, env: Mapping[str, str]) -> tuple[str, str] | None:

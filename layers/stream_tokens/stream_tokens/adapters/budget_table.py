@@ -1,43 +1,52 @@
 """The deployment's Cloudflare call counts in a DynamoDB table: one item, written with a
 conditional PutItem on its version (how the versions chain: docs/design/budget-window.md).
+
+Through one signed request (aws_request.py) where the setting is plain, as on Lambda: a botocore
+client (its service model, its endpoints) cost most of an API-mode cold start. The client is made
+only where the request is not plain, or to name an error the plain answer did not settle.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..domain.call_limits import CallBudget, CallSpender
 from ..domain.call_window import CallCounts
+from . import aws_request
 from .aws_errors import error_code
 from .shared_budget import BudgetStoreUnavailable, SharedCallBudget
 from .table_item import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
-if TYPE_CHECKING:  # botocore is imported when the first call is made
+if TYPE_CHECKING:  # botocore's client is imported only when the plain request is not enough
     from botocore.exceptions import ClientError
 
-CONNECT_TIMEOUT_SECONDS = 0.5  # DynamoDB's, per attempt (two attempts): then the static share
+CONNECT_TIMEOUT_SECONDS = 0.5  # DynamoDB's, per attempt (two attempts): then the static share or a refusal
 READ_TIMEOUT_SECONDS = 0.5
 BUDGET_KEY = "cloudflare-api-calls"
+_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class DynamoDbCallCounts:
-    """The counts in a DynamoDB table (one item), through a client made on first use."""
+    """The counts in a DynamoDB table (one item), by plain signed requests, else a client made on first use."""
 
-    def __init__(self, table_name: str) -> None:
+    def __init__(self, table_name: str, env: Mapping[str, str] = os.environ) -> None:
         self.table_name = table_name
+        self._env = env
         self._client: Any = None
         self._client_lock = threading.Lock()
-        try:  # now, as a first call to Cloudflare is about to be made: not inside the time a take() counts
-            self.client()
-        except Exception:  # made again on first use, where a failure means the fallback
-            self._client = None
+        if not aws_request.is_plain(aws_request.DYNAMODB, env):
+            try:  # now, as a first call to Cloudflare is about to be made: not inside the time a take() counts
+                self.client()
+            except Exception:  # made again on first use, where a failure means the fallback
+                self._client = None
 
     def client(self) -> Any:
         with self._client_lock:
             if self._client is None:
-                import boto3  # noqa: PLC0415 - only once a call to Cloudflare is about to be made
+                import botocore.session  # noqa: PLC0415 - only when the plain request is not enough
                 from botocore.config import Config  # noqa: PLC0415
 
                 config = Config(
@@ -46,12 +55,10 @@ class DynamoDbCallCounts:
                     retries={"mode": "standard", "total_max_attempts": 2},
                     max_pool_connections=4,
                 )
-                self._client = boto3.client("dynamodb", config=config)
+                self._client = botocore.session.get_session().create_client("dynamodb", config=config)
             return self._client
 
     def swap(self, expected: CallCounts, new: CallCounts, expires_at: int) -> CallCounts | None:
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
         condition: dict[str, Any] = (
             {"ConditionExpression": "attribute_not_exists(#key)", "ExpressionAttributeNames": {"#key": KEY_ATTRIBUTE}}
             if not expected.version
@@ -61,36 +68,55 @@ class DynamoDbCallCounts:
                 "ExpressionAttributeValues": {":version": {"S": expected.version}},
             }
         )
-        try:
-            self.client().put_item(
-                TableName=self.table_name,
-                Item=_item(new, expires_at),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **condition,
-            )
+        payload = {
+            "TableName": self.table_name,
+            "Item": _item(new, expires_at),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            **condition,
+        }
+        failed, old = self._request("PutItem", payload)
+        if failed is None:
             return None
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise BudgetStoreUnavailable(_reason(exc)) from None
-            item = exc.response.get("Item")
-            return _counts(item) if isinstance(item, dict) and item else self._read()
-        except BotoCoreError as exc:
-            raise BudgetStoreUnavailable(type(exc).__name__) from None
+        if failed != _CONDITION_FAILED:
+            raise BudgetStoreUnavailable(failed[:64])
+        return _counts(old) if old else self._read()
 
     def _read(self) -> CallCounts:
         """The stored counts (a lost race whose answer carried no item: maybe there is none)."""
+        key = {KEY_ATTRIBUTE: {"S": BUDGET_KEY}}
+        failed, item = self._request("GetItem", {"TableName": self.table_name, "Key": key, "ConsistentRead": True})
+        if failed is not None:
+            raise BudgetStoreUnavailable(failed[:64])
+        return _counts(item) if item else CallCounts()
+
+    def _request(self, action: str, payload: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+        """(None, the answer's Item) when it succeeded; else (the error's code, the Item returned
+        with it: a failed condition's ALL_OLD). Plain first; the client when that does not settle it."""
+        timeout = (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+        answer = aws_request.call(aws_request.DYNAMODB, action, payload, self._env, timeout=timeout)
+        if answer is not None:
+            status, body = answer
+            item = body.get("Item")
+            item = item if isinstance(item, dict) else {}
+            if status == 200:
+                return None, item
+            if str(body.get("__type", "")).rsplit("#", 1)[-1] == _CONDITION_FAILED:
+                return _CONDITION_FAILED, item
+        return self._request_with_client(action, payload)
+
+    def _request_with_client(self, action: str, payload: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
         try:
-            answer = self.client().get_item(
-                TableName=self.table_name, Key={KEY_ATTRIBUTE: {"S": BUDGET_KEY}}, ConsistentRead=True
-            )
+            client = self.client()
+            answer = client.put_item(**payload) if action == "PutItem" else client.get_item(**payload)
         except ClientError as exc:
-            raise BudgetStoreUnavailable(_reason(exc)) from None
+            item = exc.response.get("Item")  # returned with ALL_OLD
+            return _reason(exc), item if isinstance(item, dict) else {}
         except BotoCoreError as exc:
-            raise BudgetStoreUnavailable(type(exc).__name__) from None
+            return type(exc).__name__, {}
         item = answer.get("Item")
-        return _counts(item) if item else CallCounts()
+        return None, item if isinstance(item, dict) else {}
 
 
 def _item(counts: CallCounts, expires_at: int) -> dict[str, Any]:
@@ -114,11 +140,19 @@ def _reason(exc: ClientError) -> str:
     return (error_code(exc) or type(exc).__name__)[:64]
 
 
-def shared_call_budget(table_name: str, share: int, fallback: CallBudget) -> CallSpender:
+def shared_call_budget(table_name: str, share: int, static: CallBudget, *, bounded: bool) -> CallSpender:
     """The deployment-wide budget of `share` calls in any 5 minutes when a table is named; else
-    `fallback` alone (this container's static split)."""
+    `static` alone (this container's static split). While the table fails, `static` stands in if
+    reserved concurrency `bounded` the containers; otherwise the calls are refused (fail closed)."""
     if not table_name:
-        return fallback
+        return static
+    from functools import partial  # noqa: PLC0415
+
     from ..observability import budget_store_fallback  # noqa: PLC0415
 
-    return SharedCallBudget(share, DynamoDbCallCounts(table_name), fallback, on_fallback=budget_store_fallback)
+    return SharedCallBudget(
+        share,
+        DynamoDbCallCounts(table_name),
+        static if bounded else None,
+        on_fallback=partial(budget_store_fallback, static_share=bounded),
+    )

@@ -20,7 +20,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .. import observability
-from ..domain.call_limits import CallLimits, CallSpender
+from ..domain.call_limits import CallLimits, CallSpender, CallsUncounted
 from ..domain.errors import RateLimited, UpstreamTimeout, UpstreamUnavailable
 from ..domain.model import NewSigningKey, is_cloudflare_id
 from . import cloudflare_answers as answers
@@ -29,6 +29,11 @@ from .cloudflare_answers import retry_after_seconds
 RETRY_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
 RETRY_ERRORS = (requests.ConnectionError, requests.Timeout)  # refused, dropped, timed out: tried again
 BACKOFF_FACTOR, BACKOFF_MAX = 0.5, 8.0  # seconds: 0, 1, 2, 4, 8, 8... before the 1st, 2nd, 3rd... retry
+_SHARE_USED_UP = "this deployment's share of Cloudflare's API rate limit is used up; sign locally for volume"
+_SHARE_UNCOUNTED = (
+    "this deployment cannot count its calls to Cloudflare (its budget table failed), so it makes none; "
+    "sign locally, which is not affected"
+)
 _NO_CALL_FOR_RETRY = "Cloudflare failed, and this deployment's share of its rate limit had no call left for a retry"
 
 
@@ -146,7 +151,7 @@ class CloudflareStreamApi:
                 break
             if wait > 0:
                 time.sleep(wait)
-            if self.calls is not None and self.calls.take() > 0:  # spent right before it is sent
+            if not self._retry_spent():  # spent right before it is sent
                 raise UpstreamUnavailable(_NO_CALL_FOR_RETRY)
         if response is None:
             raise _failure(error) from None
@@ -160,17 +165,28 @@ class CloudflareStreamApi:
         return (min(self.connect_timeout, left), min(self.read_timeout, left))
 
     def _spend_first_call(self) -> None:
-        """Spend the call's first attempt from the share; none left: a 429 at once, Cloudflare unasked."""
+        """Spend the call's first attempt from the share; none left, or the share not countable: a
+        429 at once, Cloudflare unasked."""
         if self.calls is None:
             return
-        wait = self.calls.take()
+        try:
+            wait, limited_by = self.calls.take(), observability.LIMITED_BY_SHARE
+        except CallsUncounted as uncounted:
+            wait, limited_by = max(uncounted.wait, 1.0), observability.LIMITED_BY_BUDGET_STORE
         if wait > 0:
-            observability.rate_limited(observability.LIMITED_BY_SHARE)
+            observability.rate_limited(limited_by)
             raise RateLimited(
-                "this deployment's share of Cloudflare's API rate limit is used up; sign locally for volume",
+                _SHARE_USED_UP if limited_by == observability.LIMITED_BY_SHARE else _SHARE_UNCOUNTED,
                 retry_after=math.ceil(min(wait, answers.RATE_LIMIT_BLOCK_SECONDS)),
             )
         observability.share_used(self.calls.used_percent())
+
+    def _retry_spent(self) -> bool:
+        """Whether the share had a call for a retry (spent if so)."""
+        try:
+            return self.calls is None or self.calls.take() == 0
+        except CallsUncounted:
+            return False
 
 
 def _attempt(send: Callable[[], requests.Response]) -> tuple[requests.Response | None, Exception | None]:

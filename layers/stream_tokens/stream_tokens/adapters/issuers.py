@@ -34,12 +34,14 @@ class ApiConnection:
 
 @dataclass(frozen=True)
 class CallShare:
-    """The deployment's share of Cloudflare's rate limit: counted in `table` (when named), else
-    (and while it fails) this container's static split of `per_second`."""
+    """The deployment's share of Cloudflare's rate limit: counted in `table` (when named), else this
+    container's static split of `per_second`; while the table fails, the static split if `bounded`
+    (reserved concurrency caps the containers), else no call at all."""
 
     table: str
     calls_per_5_minutes: int
     per_second: float
+    bounded: bool = False
 
 
 def connect(connection: ApiConnection, share: CallShare | None) -> CloudflareStreamApi:
@@ -50,7 +52,7 @@ def connect(connection: ApiConnection, share: CallShare | None) -> CloudflareStr
     calls = None
     if share is not None:
         static = CallBudget(share.per_second, burst=share.per_second * 60)
-        calls = shared_call_budget(share.table, share.calls_per_5_minutes, static)
+        calls = shared_call_budget(share.table, share.calls_per_5_minutes, static, bounded=share.bounded)
     return CloudflareStreamApi(
         connection.base_url,
         connect_timeout=connection.connect_timeout,

@@ -21,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .. import observability
 from ..domain.credentials import CloudflareCredentials
 from ..domain.errors import ConfigurationError
 from . import aws_request
@@ -56,6 +57,8 @@ class SecretsManagerCredentials:
             return parsed[1]
         credentials = self._parse(secret)
         self._parsed = (secret, credentials)
+        if self._with_signing_key and credentials.signing_key is None:
+            observability.signing_key_missing()  # once per secret read: the alarm for a key removed or never given
         return credentials
 
     def _current(self, refresh: bool) -> Any:

@@ -1,6 +1,7 @@
 """One Cloudflare budget for the whole deployment: calls granted in leases from counts every
-container shares (`CallCountsStore`: a DynamoDB item, budget_table.py), with this container's
-static `CallBudget` as the fallback while the store fails.
+container shares (`CallCountsStore`: a DynamoDB item, budget_table.py). While the store fails, this
+container's static `CallBudget` is the fallback when reserved concurrency bounds the containers;
+without that bound there is none: every call is refused (fails closed) until the store answers.
 
 It has `CallBudget`'s interface (`CallSpender`), so the HTTP client spends it before every attempt.
 The guarantee, the leases and their cost, and the fallback: docs/design/budget-window.md.
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..domain.call_limits import CallBudget
+from ..domain.call_limits import CallBudget, CallsUncounted
 from ..domain.call_window import (
     BUCKET_SECONDS,
     LAG_BUCKETS,
@@ -34,6 +35,7 @@ LEASE_SHARE_DIVISOR = 20  # a lease is at most this fraction of the share
 MAX_RACES = 8  # lost races before a take() gives up for now (the call is refused, not failed)
 CONTENDED_WAIT = 1.0
 RETRY_TABLE_SECONDS = 30.0  # on the static share this long after a store error
+RETRY_CLOSED_SECONDS = 5.0  # without a static share: calls refused this long after a store error
 
 
 def wall_clock() -> float:
@@ -69,11 +71,12 @@ class _Lease:
 @dataclass
 class SharedCallBudget:
     """The deployment's share of Cloudflare's API rate limit, counted in a store shared by every
-    container (docs/design/budget-window.md); `fallback` is this container's conservative share."""
+    container (docs/design/budget-window.md); `fallback` is this container's conservative share,
+    None when nothing bounds the containers (then a store failure refuses calls: CallsUncounted)."""
 
     share: int
     store: CallCountsStore
-    fallback: CallBudget
+    fallback: CallBudget | None
     clock: Callable[[], float] | None = None  # None: wall_clock, read at each take()
     on_fallback: Callable[[str], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -104,7 +107,7 @@ class SharedCallBudget:
             try:
                 return self._take_lease(now)
             except BudgetStoreUnavailable as exc:
-                self._table_again_at = now + RETRY_TABLE_SECONDS
+                self._table_again_at = now + (RETRY_CLOSED_SECONDS if self.fallback is None else RETRY_TABLE_SECONDS)
                 if self.on_fallback is not None:
                     self.on_fallback(exc.reason)
                 return self._take_fallback(now)
@@ -115,12 +118,14 @@ class SharedCallBudget:
         with self._lock:
             now = (self.clock or wall_clock)()
             if now < self._table_again_at:
-                return self.fallback.used_percent()
+                return 100.0 if self.fallback is None else self.fallback.used_percent()
             bucket = bucket_of(now)
             spent = most_in_a_window(self._with_own_changes(self._known, bucket), bucket)
             return min(100.0, 100.0 * spent / self.share)
 
     def _take_fallback(self, now: float) -> float:
+        if self.fallback is None:
+            raise CallsUncounted(self._table_again_at - now)
         wait = self.fallback.take()
         if wait == 0.0:
             bucket = bucket_of(now)

@@ -23,12 +23,22 @@ class CallSpender(Protocol):
     shared budget (adapters.shared_budget)."""
 
     def take(self) -> float:
-        """Spend one call if there is one: 0.0; otherwise the seconds until there is one."""
+        """Spend one call if there is one: 0.0; otherwise the seconds until there is one. Raises
+        CallsUncounted when the calls cannot be counted and nothing else bounds them."""
         ...
 
     def used_percent(self) -> float:
         """How much of the share is spent, in percent (100: the next call waits)."""
         ...
+
+
+class CallsUncounted(Exception):
+    """A `CallSpender` that cannot count the deployment's calls, with nothing else to bound them,
+    refuses the call: `wait` seconds until it tries to count again (docs/design/budget-window.md)."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"calls to Cloudflare cannot be counted for {wait:.1f} s")
+        self.wait = wait
 
 
 class CallBudget:

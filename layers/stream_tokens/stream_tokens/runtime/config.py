@@ -64,8 +64,8 @@ class Settings:
     calls_per_5_minutes: float = 600.0
     """The deployment's share of Cloudflare's API rate limit (calls per 5 minutes, retries included)."""
     budget_containers: int = 1
-    """Containers per function the share is split between (0 counts as 1): the static split, alone
-    or while the budget table fails."""
+    """Containers per function the share is split between (the reserved concurrency; 0: none, counts
+    as 1): the static split, alone or, when reserved (> 0), while the budget table fails."""
     budget_table: str = ""
     """DynamoDB table counting the whole deployment's calls to Cloudflare ("": the static split alone)."""
     signing_mode: str = "auto"
@@ -115,7 +115,12 @@ class Settings:
 
     @property
     def call_share(self) -> CallShare:
-        return CallShare(self.budget_table, int(self.calls_per_5_minutes), self.upstream_calls_per_second)
+        return CallShare(
+            self.budget_table,
+            int(self.calls_per_5_minutes),
+            self.upstream_calls_per_second,
+            bounded=self.budget_containers > 0,  # reserved concurrency: the static split has a fleet-wide bound
+        )
 
     @property
     def ceilings(self) -> Ceilings:
