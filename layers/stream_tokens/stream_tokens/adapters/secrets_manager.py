@@ -38,9 +38,12 @@ class SecretsManagerCredentials:
         client: Any = None,
         *,
         parse: Callable[[Any], CloudflareCredentials] = CloudflareCredentials.from_secret,
+        holds_key: bool = False,
     ) -> None:
         """`parse` reads the secret's JSON: `CloudflareCredentials.from_secret` (with or without its
-        signing key) or, for a signing-key secret, `from_key_secret`."""
+        signing key) or, for a signing-key secret, `from_key_secret`; `holds_key`: the secret should
+        hold the signing key (a read without one is counted: SigningKeyMissing)."""
+        self._holds_key = holds_key
         self._secret_id = secret_id
         self._max_age = max_age
         self._client = client
@@ -57,7 +60,7 @@ class SecretsManagerCredentials:
             return parsed[1]
         credentials = self._parse(secret)
         self._parsed = (secret, credentials)
-        if self._with_signing_key and credentials.signing_key is None:
+        if self._holds_key and credentials.signing_key is None:
             observability.signing_key_missing()  # once per secret read: the alarm for a key removed or never given
         return credentials
 

@@ -70,12 +70,15 @@ def credentials_source(settings: Settings) -> CredentialsSource:
     api_only = partial(CloudflareCredentials.from_secret, with_signing_key=False)
     if not settings.signing_key_secret_id:
         whole = CloudflareCredentials.from_secret
-        return SecretsManagerCredentials(settings.secret_id, max_age, parse=api_only if mode == "api" else whole)
+        keyed = mode != "api"
+        return SecretsManagerCredentials(
+            settings.secret_id, max_age, parse=whole if keyed else api_only, holds_key=keyed
+        )
     api = SecretsManagerCredentials(settings.secret_id, max_age, parse=api_only)
     if mode == "api":
         return api
     key = SecretsManagerCredentials(
-        settings.signing_key_secret_id, max_age, parse=CloudflareCredentials.from_key_secret
+        settings.signing_key_secret_id, max_age, parse=CloudflareCredentials.from_key_secret, holds_key=True
     )
     return key if mode == "local" else KeyAndApiCredentials(api, key)
 
