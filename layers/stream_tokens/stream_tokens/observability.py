@@ -14,7 +14,6 @@ import threading
 import warnings
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -153,9 +152,10 @@ def log_and_count_failure(exc: Exception) -> StreamTokenError:
     return failure
 
 
-def tokens_issued_audit(caller: dict[str, str], rule: str, tokens: list[dict[str, Any]]) -> None:
-    """One log line per issued token (`message` "token issued", the caller, the rule, the token's
-    audit fields: never the token), and the TokensIssued count per issuer.
+def tokens_issued_audit(caller: dict[str, str], rule: str, tokens: list[tuple[str, str]]) -> None:
+    """One log line per issued token (`message` "token issued", the caller, the rule, and each
+    token's (issuer, audit members as JSON text): never the token), and the TokensIssued count per
+    issuer.
 
     The lines carry the invocation's request and correlation ids and are written at once:
     formatting each through the logger cost a tenth of a batch token's time.
@@ -166,10 +166,9 @@ def tokens_issued_audit(caller: dict[str, str], rule: str, tokens: list[dict[str
         base = {"level": "INFO", "message": "token issued", "timestamp": _now(), "service": SERVICE}
         context = logger.get_current_keys()
         base |= {key: context[key] for key in _AUDIT_CONTEXT if key in context} | {"caller": caller, "rule": rule}
-        sys.stdout.write(
-            "".join(json.dumps(base | token, separators=(",", ":"), default=str) + "\n" for token in tokens)
-        )
-    for issuer, count in Counter(token["issuer"] for token in tokens).items():
+        head = json.dumps(base, separators=(",", ":"), default=str)[:-1]  # the line up to its closing brace
+        sys.stdout.write("".join(f"{head},{members}}}\n" for _, members in tokens))
+    for issuer, count in Counter(issuer for issuer, _ in tokens).items():
         tokens_issued(issuer, count)
 
 
