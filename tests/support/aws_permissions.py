@@ -40,6 +40,7 @@ import pytest
 
 from localdev.standins import stack
 from localdev.standins.template import condition_values, template
+from stream_tokens.adapters import aws_request
 
 ACCOUNT_ID = "123456789012"  # moto's account: the ARNs it hands out name it
 PSEUDO = {
@@ -153,13 +154,17 @@ def _parameters_implied_by(condition: str) -> dict[str, str]:
 
 
 def _record(client: Any, operation: str, parameters: dict[str, Any]) -> None:
-    if not _invoking:
-        return
     model = client.meta.service_model
     service = model.metadata.get("signingName") or model.endpoint_prefix
+    _record_call(service, operation, parameters, client.meta.region_name)
+
+
+def _record_call(service: str, operation: str, parameters: dict[str, Any], region: str) -> None:
+    if not _invoking:
+        return
     function = _invoking[-1]
     if service in RESOURCE_OF:
-        named = RESOURCE_OF[service](parameters, client.meta.region_name)
+        named = RESOURCE_OF[service](parameters, region)
     else:
         named = f"{UNKNOWN}say in RESOURCE_OF (tests/support/aws_permissions.py) what {service} calls act on"
     given = tuple(sorted(_environment_references(function).items()))
@@ -187,10 +192,18 @@ def recording() -> Iterator[list[AwsCall]]:
     with pytest.MonkeyPatch.context() as patch:
         make_api_call = vars(botocore.client.BaseClient)["_make_api_call"]
         load_function = stack.load_function
+        plain_call = aws_request.call
 
         def recorded_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
             _record(self, operation_name, api_params)
             return make_api_call(self, operation_name, api_params)
+
+        def recorded_plain_call(service: Any, action: str, payload: Any, *args: Any, **kwargs: Any) -> Any:
+            answer = plain_call(service, action, payload, *args, **kwargs)
+            if answer is not None:  # the signed request was sent (a None leaves it to the client, recorded above)
+                region = os.environ.get("AWS_DEFAULT_REGION", stack.REGION)
+                _record_call(service.name, action, dict(payload), region)
+            return answer
 
         def recorded_load(name: str, **options: Any) -> ModuleType:
             module = load_function(name, **options)
@@ -199,6 +212,7 @@ def recording() -> Iterator[list[AwsCall]]:
 
         patch.setattr(botocore.client.BaseClient, "_make_api_call", recorded_call)
         patch.setattr(stack, "load_function", recorded_load)
+        patch.setattr(aws_request, "call", recorded_plain_call)
         yield CALLS
 
 
