@@ -10,7 +10,7 @@ import pytest
 
 from localdev.standins import stack
 from stream_tokens.adapters.quota_table import QuotaTable
-from stream_tokens.adapters.quotas import ContainerQuotas, window_of
+from stream_tokens.adapters.quotas import ContainerQuotas, LeasedQuotas, window_of
 from stream_tokens.domain.errors import QuotaUnavailable
 from stream_tokens.domain.policy import Quota, Spent
 from tests.support.clock import Clock
@@ -81,3 +81,16 @@ def test_without_a_table_each_container_counts_alone():
     assert [quotas.take("k", 4, QUOTA) for _ in range(3)] == [Spent(4), Spent(4), Spent(2, 300)]
     clock.now = START + 300
     assert quotas.take("k", 4, QUOTA) == Spent(4)
+
+
+def test_leases_count_most_requests_here_and_never_grant_past_the_quota(table, plain_env, aws_calls):
+    clock = Clock(START + 1)
+    quota = Quota(tokens=100, window_seconds=300)
+    containers = [LeasedQuotas(QuotaTable(table, clock=clock, env=plain_env), clock=clock) for _ in range(3)]
+    updates = aws_calls.count("DynamoDB_20120810.UpdateItem")
+    granted = [containers[i % 3].take("quota#r#dave", 1, quota).granted for i in range(120)]
+    assert sum(granted) <= quota.tokens  # never past the quota, whatever the leases held
+    assert sum(granted) >= quota.tokens - 3 * 10  # at most a lease (a tenth) held back per container
+    assert aws_calls.count("DynamoDB_20120810.UpdateItem") - updates < 40  # not a call per request
+    small = LeasedQuotas(QuotaTable(table, clock=clock, env=plain_env), clock=clock)
+    assert [small.take("quota#r#erin", 1, QUOTA).granted for _ in range(11)] == [1] * 10 + [0]  # exact: 10 // 10 = 1

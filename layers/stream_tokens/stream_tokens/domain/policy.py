@@ -112,7 +112,9 @@ class Rule:
         return request if not self.added_rules else replace(request, access_rules=rules)
 
     def entitled_by_claim(self, caller: Caller, claim: str, video_id: str) -> bool:
-        return video_id in {video.lower() for video in claim_values(caller.claims.get(claim))}
+        """`video_id` (lowercase) is one the caller's claim lists, in any case."""
+        listed = claim_values(caller.claims.get(claim))
+        return video_id in listed or any(video.lower() == video_id for video in listed)
 
     def not_entitled(self, video_pointer: str) -> NotPermitted:
         """The refusal of a video the caller is not entitled to; the same whether the video exists or not."""

@@ -18,7 +18,7 @@ from ..adapters.entitlements import EntitlementFunction, EntitlementsTable
 from ..adapters.issuers import CloudflareApiIssuer, LocalIssuer, connect
 from ..adapters.policy_parameter import PolicyParameter
 from ..adapters.quota_table import QuotaTable
-from ..adapters.quotas import ContainerQuotas
+from ..adapters.quotas import ContainerQuotas, LeasedQuotas
 from ..adapters.secrets_manager import KeyAndApiCredentials, SecretsManagerCredentials
 from ..domain.credentials import CloudflareCredentials
 from ..domain.policy import FUNCTION, TABLE
@@ -94,7 +94,7 @@ def authorization(settings: Settings) -> Authorization:
     if settings.entitlement_function:
         sources[FUNCTION] = EntitlementFunction(settings.entitlement_function)
     table = settings.quota_table or settings.budget_table
-    quotas: QuotaCounter = QuotaTable(table) if table else ContainerQuotas()
+    quotas: QuotaCounter = LeasedQuotas(QuotaTable(table)) if table else ContainerQuotas()
     return Authorization(policies, sources, quotas, settings.caller_share)
 
 
