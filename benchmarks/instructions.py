@@ -38,20 +38,18 @@ def child(batches: int, key_file: str) -> None:
     from stream_tokens.runtime import http
     from stream_tokens.runtime.http_routes import HttpRequest
     from stream_tokens.services.authorization import Authorization, FixedPolicy
-    from stream_tokens.services.minting import MintingPolicy, TokenService
+    from stream_tokens.services.minting import MintingSettings, TokenService
 
     credentials = CloudflareCredentials.from_secret({"account_id": ACCOUNT} | json.loads(Path(key_file).read_text()))
     assert credentials.signing_key is not None
     object.__setattr__(credentials.signing_key, "private_key", _NoRsa())
     local = LocalIssuer()
-    policy = MintingPolicy(
-        CUSTOMER_CODE, "local", max_token_lifetime=86400, upstream_concurrency=1, batch_max_items=TOKENS
-    )
+    settings = MintingSettings(CUSTOMER_CODE, "local", upstream_concurrency=1, batch_max_items=TOKENS)
     # local signing only: the API issuer is never asked
     anyone = Authorization(
         FixedPolicy(Policy((Rule("backends", Callers(anyone=True), ANY, Lifetime(3600, 86400)),))), {}, None
     )
-    service = TokenService(policy, credentials=_Secret(credentials), api=local, local=local, authorization=anyone)
+    service = TokenService(settings, credentials=_Secret(credentials), api=local, local=local, authorization=anyone)
     service.clock = lambda: 1_800_000_000
     body = json.dumps({"requests": [{"identifier": f"{n:032x}", "exp": 1_800_003_600} for n in range(TOKENS)]})
     request = HttpRequest("POST /videos/tokens", {}, body, False, None)

@@ -33,7 +33,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> Any:
     service = bootstrap.token_service()
     caller, request = direct_invoker(event), direct_request(event)
     if isinstance(request, list):
-        items = batch_requests(request, at="", max_items=service.policy.batch_max_items)
+        items = batch_requests(request, at="", max_items=service.settings.batch_max_items)
         outcomes = service.mint_many(caller, items, deadline=deadline)
         return [envelope.outcome(outcome, at=f"/{i}") for i, outcome in enumerate(outcomes)]
     return service.mint(caller, UncheckedRequest.of_item(request), deadline=deadline).to_json()

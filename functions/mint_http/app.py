@@ -29,7 +29,7 @@ def mint(request: HttpRequest) -> HttpAnswer:
 
 def mint_batch(request: HttpRequest) -> HttpAnswer:
     service = bootstrap.token_service()
-    requests = http.batch_body(request, max_items=service.policy.batch_max_items)
+    requests = http.batch_body(request, max_items=service.settings.batch_max_items)
     return http.batch(service.mint_many(request.caller, requests, deadline=bootstrap.deadline(request.context)))
 
 

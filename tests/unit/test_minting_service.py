@@ -25,7 +25,7 @@ from stream_tokens.domain.model import SignedToken
 from stream_tokens.domain.policy import ANY, Callers, Lifetime, Policy, Rule
 from stream_tokens.domain.token_requests import BatchItem, UncheckedRequest, batch_requests
 from stream_tokens.services.authorization import Authorization, FixedPolicy
-from stream_tokens.services.minting import MintingPolicy, TokenService
+from stream_tokens.services.minting import MintingSettings, TokenService
 from tests.support.fakes import FakeCredentials, FakeIssuer
 
 NOW = 1_800_000_000
@@ -42,11 +42,9 @@ def service(
     credentials = FakeCredentials(*(versions or (API_ONLY,)))
     api = api or FakeIssuer("api", remote=True)
     local = FakeIssuer("local", remote=False)
-    policy = MintingPolicy(
-        CUSTOMER_CODE, mode, max_token_lifetime=86400, upstream_concurrency=concurrency, batch_max_items=100
-    )
+    settings = MintingSettings(CUSTOMER_CODE, mode, upstream_concurrency=concurrency, batch_max_items=100)
     authorization = Authorization(FixedPolicy(OPEN), {}, ContainerQuotas(clock=lambda: NOW))
-    minting = TokenService(policy, credentials=credentials, api=api, local=local, authorization=authorization)
+    minting = TokenService(settings, credentials=credentials, api=api, local=local, authorization=authorization)
     minting.clock = lambda: NOW
     return minting, credentials, api, local
 

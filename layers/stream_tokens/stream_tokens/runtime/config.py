@@ -17,7 +17,7 @@ from ..domain.errors import ConfigurationError
 from ..domain.model import DEFAULT_LIFETIME, MAX_LIFETIME
 from ..domain.policy import Policy, Quota
 from ..domain.policy_document import Ceilings, built_in_policy
-from ..services.minting import MintingPolicy
+from ..services.minting import MintingSettings
 
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 SIGNING_MODES = ("auto", "local", "api")
@@ -99,11 +99,10 @@ class Settings:
         return self.calls_per_5_minutes / 300 / FUNCTIONS_SHARING_THE_BUDGET / max(1, self.budget_containers)
 
     @property
-    def minting(self) -> MintingPolicy:
-        return MintingPolicy(
+    def minting(self) -> MintingSettings:
+        return MintingSettings(
             customer_code=self.customer_code,
             signing_mode=self.signing_mode,
-            max_token_lifetime=self.max_token_lifetime,
             upstream_concurrency=self.upstream_concurrency,
             batch_max_items=self.batch_max_items,
         )

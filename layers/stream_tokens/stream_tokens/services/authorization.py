@@ -67,11 +67,12 @@ class Authorization:
         if rule.batch_max_items is not None and len(items) > rule.batch_max_items:
             raise rule.batch_too_large(len(items))
         admitted, refused = _checked(rule, items, now)
-        entitled = self.entitled(decision, sorted({item.request.video_id for item in admitted}), deadline)
-        for item in admitted:
-            if item.request.video_id not in entitled:
-                refused[item.index] = rule.not_entitled("/identifier")
-        admitted = [item for item in admitted if item.index not in refused]
+        if rule.videos != ANY:  # any video: nothing to look up
+            entitled = self.entitled(decision, sorted({item.request.video_id for item in admitted}), deadline)
+            refused |= {
+                a.index: rule.not_entitled("/identifier") for a in admitted if a.request.video_id not in entitled
+            }
+            admitted = [item for item in admitted if item.index not in refused]
         spent = self.spend(decision, len(admitted))
         for item in admitted[spent.granted :]:
             refused[item.index] = quota_spent(rule.name, rule.quota, spent.retry_after)

@@ -37,15 +37,14 @@ CLOUDFLARE_SHARE = "cloudflare-share"  # the quota named when a caller's part of
 
 
 @dataclass(frozen=True)
-class MintingPolicy:
-    """What minting is allowed to do (the runtime fills it from the configuration)."""
+class MintingSettings:
+    """How minting works here (the runtime fills it from the configuration); who may mint what is
+    the policy's (services.authorization)."""
 
     customer_code: str
     """The CODE of the account's customer-CODE.cloudflarestream.com playback subdomain."""
     signing_mode: str
     """auto: sign locally when a key is at hand, else call the API; local: always here; api: always the API."""
-    max_token_lifetime: int
-    """Ceiling on exp - now, in seconds."""
     upstream_concurrency: int
     """Most calls to Cloudflare a batch makes at once."""
     batch_max_items: int
@@ -65,7 +64,7 @@ class _Planned:
 class TokenService:
     def __init__(
         self,
-        policy: MintingPolicy,
+        settings: MintingSettings,
         *,
         credentials: CredentialsSource,
         api: TokenIssuer,
@@ -74,7 +73,7 @@ class TokenService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`api` calls Cloudflare; `local` signs here; `authorization` decides who may mint what."""
-        self.policy = policy
+        self.settings = settings
         self.credentials = credentials
         self.api = api
         self.local = local
@@ -126,7 +125,7 @@ class TokenService:
 
     def issuer_for(self, request: TokenRequest, credentials: CloudflareCredentials) -> TokenIssuer:
         """The signing mode decides; in `auto`, any key at hand means local signing."""
-        mode = self.policy.signing_mode
+        mode = self.settings.signing_mode
         has_key = request.signing_key is not None or credentials.signing_key is not None
         return self.local if mode == "local" or (mode == "auto" and has_key) else self.api
 
@@ -146,7 +145,7 @@ class TokenService:
         }
         results |= {item.index: self._item(item, credentials, limits) for item in planned if not item.issuer.remote}
         if spent.granted:
-            with ThreadPoolExecutor(max_workers=min(self.policy.upstream_concurrency, spent.granted)) as pool:
+            with ThreadPoolExecutor(max_workers=min(self.settings.upstream_concurrency, spent.granted)) as pool:
                 calls = pool.map(
                     lambda item: (item.index, self._item(item, credentials, limits)), remote[: spent.granted]
                 )
@@ -183,7 +182,7 @@ class TokenService:
         finally:
             if issuer.remote:
                 observability.upstream_latency((time.perf_counter() - started) * 1000)
-        urls = signed_urls(self.policy.customer_code, request.downloadable)
+        urls = signed_urls(self.settings.customer_code, request.downloadable)
         return SignedToken(token=token, video_id=request.video_id, expires_at=request.exp, urls=urls)
 
     def _issue(
