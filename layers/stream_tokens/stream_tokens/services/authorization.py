@@ -68,7 +68,7 @@ class Authorization:
             raise rule.batch_too_large(len(items))
         admitted, refused = _checked(rule, items, now)
         if rule.videos != ANY:  # any video: nothing to look up
-            entitled = self.entitled(decision, sorted({item.request.video_id for item in admitted}), deadline)
+            entitled = self._entitled(decision, sorted({item.request.video_id for item in admitted}), deadline)
             refused |= {
                 a.index: rule.not_entitled("/identifier") for a in admitted if a.request.video_id not in entitled
             }
@@ -78,11 +78,9 @@ class Authorization:
             refused[item.index] = quota_spent(rule.name, rule.quota, spent.retry_after)
         return admitted[: spent.granted], refused
 
-    def entitled(self, decision: Decision, videos: Sequence[str], deadline: float) -> set[str]:
-        """Which of `videos` the decision's rule entitles the caller to."""
+    def _entitled(self, decision: Decision, videos: Sequence[str], deadline: float) -> set[str]:
+        """Which of `videos` the decision's rule (not one for any video) entitles the caller to."""
         rule, caller = decision.rule, decision.caller
-        if rule.videos == ANY:
-            return set(videos)
         if rule.videos == CLAIM:
             claim = decision.policy.entitlements_claim
             return {video for video in videos if rule.entitled_by_claim(caller, claim, video)}
