@@ -256,7 +256,7 @@ def plain_table(monkeypatch: pytest.MonkeyPatch, *answers: tuple[int, dict]) -> 
 
     monkeypatch.setattr(aws_request, "call", call)
     table = budget_table.DynamoDbCallCounts("calls", env=PLAIN_ENV)
-    monkeypatch.setattr(table, "client", lambda: pytest.fail("no client in a plain setting"))
+    monkeypatch.setattr(table.calls, "client", lambda: pytest.fail("no client in a plain setting"))
     return table, calls
 
 

@@ -8,15 +8,15 @@ only where the request is not plain, or to name an error the plain answer did no
 
 from __future__ import annotations
 
+import contextlib
 import os
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..domain.call_limits import CallBudget, CallSpender
 from ..domain.call_window import CallCounts
-from . import aws_request
 from .aws_errors import error_code
+from .dynamodb_calls import CONDITION_FAILED, DynamoDbCalls
 from .shared_budget import BudgetStoreUnavailable, SharedCallBudget
 from .table_item import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # botocore's client is imported only when the plain request i
 CONNECT_TIMEOUT_SECONDS = 0.5  # DynamoDB's, per attempt (two attempts): then the static share or a refusal
 READ_TIMEOUT_SECONDS = 0.5
 BUDGET_KEY = "cloudflare-api-calls"
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class DynamoDbCallCounts:
@@ -34,29 +33,12 @@ class DynamoDbCallCounts:
 
     def __init__(self, table_name: str, env: Mapping[str, str] = os.environ) -> None:
         self.table_name = table_name
-        self._env = env
-        self._client: Any = None
-        self._client_lock = threading.Lock()
-        if not aws_request.is_plain(aws_request.DYNAMODB, env):
-            try:  # now, as a first call to Cloudflare is about to be made: not inside the time a take() counts
-                self.client()
-            except Exception:  # made again on first use, where a failure means the fallback
-                self._client = None
-
-    def client(self) -> Any:
-        with self._client_lock:
-            if self._client is None:
-                import botocore.session  # noqa: PLC0415 - only when the plain request is not enough
-                from botocore.config import Config  # noqa: PLC0415
-
-                config = Config(
-                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                    read_timeout=READ_TIMEOUT_SECONDS,
-                    retries={"mode": "standard", "total_max_attempts": 2},
-                    max_pool_connections=4,
-                )
-                self._client = botocore.session.get_session().create_client("dynamodb", config=config)
-            return self._client
+        self.calls = DynamoDbCalls((CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS), env)
+        if not self.calls.plain:
+            # now, as a first call to Cloudflare is about to be made: not inside the time a take()
+            # counts; a failure here is made again on first use, where it means the fallback
+            with contextlib.suppress(Exception):
+                self.calls.client()
 
     def swap(self, expected: CallCounts, new: CallCounts, expires_at: int) -> CallCounts | None:
         condition: dict[str, Any] = (
@@ -74,49 +56,20 @@ class DynamoDbCallCounts:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             **condition,
         }
-        failed, old = self._request("PutItem", payload)
+        failed, old = self.calls.call("PutItem", payload)
         if failed is None:
             return None
-        if failed != _CONDITION_FAILED:
+        if failed != CONDITION_FAILED:
             raise BudgetStoreUnavailable(failed[:64])
         return _counts(old) if old else self._read()
 
     def _read(self) -> CallCounts:
         """The stored counts (a lost race whose answer carried no item: maybe there is none)."""
         key = {KEY_ATTRIBUTE: {"S": BUDGET_KEY}}
-        failed, item = self._request("GetItem", {"TableName": self.table_name, "Key": key, "ConsistentRead": True})
+        failed, item = self.calls.call("GetItem", {"TableName": self.table_name, "Key": key, "ConsistentRead": True})
         if failed is not None:
             raise BudgetStoreUnavailable(failed[:64])
         return _counts(item) if item else CallCounts()
-
-    def _request(self, action: str, payload: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
-        """(None, the answer's Item) when it succeeded; else (the error's code, the Item returned
-        with it: a failed condition's ALL_OLD). Plain first; the client when that does not settle it."""
-        timeout = (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
-        answer = aws_request.call(aws_request.DYNAMODB, action, payload, self._env, timeout=timeout)
-        if answer is not None:
-            status, body = answer
-            item = body.get("Item")
-            item = item if isinstance(item, dict) else {}
-            if status == 200:
-                return None, item
-            if str(body.get("__type", "")).rsplit("#", 1)[-1] == _CONDITION_FAILED:
-                return _CONDITION_FAILED, item
-        return self._request_with_client(action, payload)
-
-    def _request_with_client(self, action: str, payload: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
-        try:
-            client = self.client()
-            answer = client.put_item(**payload) if action == "PutItem" else client.get_item(**payload)
-        except ClientError as exc:
-            item = exc.response.get("Item")  # returned with ALL_OLD
-            return _reason(exc), item if isinstance(item, dict) else {}
-        except BotoCoreError as exc:
-            return type(exc).__name__, {}
-        item = answer.get("Item")
-        return None, item if isinstance(item, dict) else {}
 
 
 def _item(counts: CallCounts, expires_at: int) -> dict[str, Any]:
